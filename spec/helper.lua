@@ -1,0 +1,86 @@
+-- Shared by the specs: a client on a fresh database of the real test server
+-- (the scratch MariaDB that `make test` starts, or SEEKDB_TEST_HOST).
+local seekdb = require "seekdb"
+local assert = require "luassert"
+
+local helper = {}
+
+function helper.options(extra)
+  local socket = os.getenv("SEEKDB_TEST_SOCKET")
+  local o = {
+    host = os.getenv("SEEKDB_TEST_HOST") or "127.0.0.1",
+    port = tonumber(os.getenv("SEEKDB_TEST_PORT") or "2881"),
+    user = os.getenv("SEEKDB_TEST_USER") or "root",
+    password = os.getenv("SEEKDB_TEST_PASSWORD") or "",
+    database = os.getenv("SEEKDB_TEST_DATABASE") or "test",
+    socket = socket ~= "" and socket or nil,
+  }
+  for k, v in pairs(extra or {}) do o[k] = v end
+  return o
+end
+
+local counter = 0
+
+-- A client on a database of its own; helper.drop(client) removes it.
+function helper.fresh(extra)
+  local admin = assert(seekdb.Client(helper.options()))
+  counter = counter + 1
+  local db = ("lseekdb_%d_%d_%d"):format(os.time(), math.random(1e6), counter)
+  assert(admin:query("CREATE DATABASE " .. db .. " DEFAULT CHARACTER SET utf8mb4"))
+  admin:close()
+  local o = { database = db }
+  for k, v in pairs(extra or {}) do o[k] = v end
+  local client = assert(seekdb.Client(helper.options(o)))
+  helper.databases = helper.databases or {}
+  helper.databases[client] = db
+  return client, db
+end
+
+function helper.drop(client)
+  local db = helper.databases and helper.databases[client]
+  if not db then return end
+  client:close()
+  local admin = assert(seekdb.Client(helper.options()))
+  assert(admin:query("DROP DATABASE " .. db))
+  admin:close()
+end
+
+function helper.dialect(client)
+  return client:info().dialect
+end
+
+-- float32 rounding, to compare what comes back with what went in
+function helper.f32(x)
+  return string.unpack("<f", string.pack("<f", x))
+end
+
+function helper.assert_vector(expected, actual)
+  assert.are.equal(#expected, #actual)
+  for i = 1, #expected do
+    assert.are.equal(helper.f32(expected[i]), actual[i])
+  end
+end
+
+-- deterministic pseudo-random vectors
+function helper.vectors(n, dim, seed)
+  local x = seed or 12345
+  local out = {}
+  for i = 1, n do
+    local v = {}
+    for j = 1, dim do
+      x = (x * 1103515245 + 12345) % 2147483648
+      v[j] = x / 2147483648 - 0.5
+    end
+    out[i] = v
+  end
+  return out
+end
+
+-- Per statement counts of the session, from the server (MariaDB).
+function helper.com_insert(client)
+  local rows = assert(client:query("SHOW SESSION STATUS LIKE 'Com_insert'"))
+  return tonumber(rows[1].Value)
+end
+
+math.randomseed(os.time())
+return helper

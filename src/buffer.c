@@ -1,0 +1,83 @@
+/* Growable buffer and the SQL literal writers that use it. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "buffer.h"
+
+int sb_grow(sbuf *b, size_t extra) {
+  size_t need, cap;
+  char *p;
+  if (b->oom) return 0;
+  if (extra > (size_t)-1 / 2 - b->len) goto fail;
+  need = b->len + extra;
+  cap = b->cap ? b->cap : 256;
+  while (cap < need) cap *= 2;
+  p = realloc(b->data, cap);
+  if (!p) goto fail;
+  b->data = p;
+  b->cap = cap;
+  return 1;
+fail:
+  b->oom = 1;
+  return 0;
+}
+
+void sb_free(sbuf *b) {
+  free(b->data);
+  b->data = NULL;
+  b->len = b->cap = 0;
+  b->oom = 0;
+}
+
+void sb_addint(sbuf *b, long long v) {
+  char tmp[32];
+  int n = snprintf(tmp, sizeof tmp, "%lld", v);
+  sb_add(b, tmp, (size_t)n);
+}
+
+void sb_addhex(sbuf *b, const void *p, size_t n) {
+  static const char digits[] = "0123456789abcdef";
+  const unsigned char *s = p;
+  char *o;
+  size_t i;
+  if (b->cap - b->len < 2 * n + 3 && !sb_grow(b, 2 * n + 3)) return;
+  o = b->data + b->len;
+  *o++ = 'X';
+  *o++ = '\'';
+  for (i = 0; i < n; i++) {
+    *o++ = digits[s[i] >> 4];
+    *o++ = digits[s[i] & 15];
+  }
+  *o++ = '\'';
+  b->len = (size_t)(o - b->data);
+}
+
+void sb_addquoted(sbuf *b, const char *s, size_t n, int no_backslash) {
+  size_t i;
+  /* Worst case every byte doubles; reserving it once keeps the loop simple. */
+  if (b->cap - b->len < 2 * n + 2 && !sb_grow(b, 2 * n + 2)) return;
+  b->data[b->len++] = '\'';
+  for (i = 0; i < n; i++) {
+    char c = s[i], esc = 0;
+    if (no_backslash) {
+      if (c == '\'') esc = '\'';
+    } else {
+      switch (c) {
+        case '\0': esc = '\\'; c = '0'; break;
+        case '\n': esc = '\\'; c = 'n'; break;
+        case '\r': esc = '\\'; c = 'r'; break;
+        case '\032': esc = '\\'; c = 'Z'; break;
+        case '\'': case '"': case '\\': esc = '\\'; break;
+      }
+    }
+    if (esc) b->data[b->len++] = esc;
+    b->data[b->len++] = c;
+  }
+  b->data[b->len++] = '\'';
+}
+
+void sb_addident(sbuf *b, const char *s) {
+  sb_addc(b, '`');
+  sb_adds(b, s);
+  sb_addc(b, '`');
+}

@@ -1,0 +1,48 @@
+/* A growable byte buffer for building SQL text.
+ *
+ * Running out of memory is sticky: the first failed growth sets `oom` and every
+ * later append does nothing, so a caller appends a whole statement and checks
+ * once at the end instead of after every call. */
+#ifndef SEEKDB_BUFFER_H
+#define SEEKDB_BUFFER_H
+
+#include <stddef.h>
+#include <string.h>
+
+typedef struct sbuf {
+  char *data;
+  size_t len, cap;
+  int oom;
+} sbuf;
+
+#define SBUF_INIT {NULL, 0, 0, 0}
+
+int sb_grow(sbuf *b, size_t extra);
+void sb_free(sbuf *b);
+
+static inline void sb_add(sbuf *b, const void *p, size_t n) {
+  if (b->cap - b->len < n && !sb_grow(b, n)) return;
+  if (n) memcpy(b->data + b->len, p, n);
+  b->len += n;
+}
+
+static inline void sb_addc(sbuf *b, char c) {
+  if (b->cap == b->len && !sb_grow(b, 1)) return;
+  b->data[b->len++] = c;
+}
+
+static inline void sb_adds(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+
+/* Drop what was appended after `mark` (a length read earlier). */
+static inline void sb_truncate(sbuf *b, size_t mark) { if (mark < b->len) b->len = mark; }
+
+void sb_addint(sbuf *b, long long v);
+/* X'...': any bytes, safe whatever the sql_mode or charset. */
+void sb_addhex(sbuf *b, const void *p, size_t n);
+/* '...' with MySQL escaping; with no_backslash (sql_mode NO_BACKSLASH_ESCAPES)
+ * a backslash is an ordinary character and only quotes are doubled. */
+void sb_addquoted(sbuf *b, const char *s, size_t n, int no_backslash);
+/* `name` for an identifier already validated to contain no backquote. */
+void sb_addident(sbuf *b, const char *s);
+
+#endif

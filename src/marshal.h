@@ -1,0 +1,41 @@
+/* Pure marshalling between Lua values and what goes on the wire: float32
+ * vectors and metadata JSON. Nothing here touches a connection, so the fuzzers
+ * and golden tests can drive it directly. */
+#ifndef SEEKDB_MARSHAL_H
+#define SEEKDB_MARSHAL_H
+
+#include <lua.h>
+#include <cJSON.h>
+
+#include "buffer.h"
+
+/* vector.c */
+enum vec_status {
+  VEC_OK = 0,
+  VEC_NOTTABLE, /* not a table */
+  VEC_LENGTH,   /* wrong number of items; *pos gets the count found */
+  VEC_NOTNUM,   /* item *pos is not a number */
+  VEC_NONFINITE,/* item *pos is NaN or infinite */
+  VEC_RANGE,    /* item *pos does not fit a float32 */
+  VEC_EXTRA     /* keys besides 1..dim */
+};
+int vec_read(lua_State *L, int idx, int dim, float *out, lua_Integer *pos);
+const char *vec_status_text(int status);
+int seq_exact(lua_State *L, int idx, lua_Integer n);
+void vec_addhex(sbuf *b, const float *v, int dim);
+int vec_push(lua_State *L, const char *data, size_t len, int dim);
+int vec_parse_text(const char *s, size_t len, float *out, int dim);
+
+/* json.c */
+int utf8_valid(const char *s, size_t len);
+typedef struct jenc {
+  cJSON *root;        /* the tree being built: freed by the owner on any exit */
+  char path[160];     /* where we are, e.g. metadatas[3].tags[2] */
+  size_t pathlen;
+  char err[320];
+  int misuse;         /* the error is a wrong type (raised), not a bad value */
+} jenc;
+int meta_encode(lua_State *L, int idx, jenc *j, sbuf *out);
+int json_push(lua_State *L, const char *s, size_t len);
+
+#endif

@@ -1,0 +1,455 @@
+/* collection:upsert: Lua tables -> batched, atomic INSERT ... ON DUPLICATE KEY UPDATE.
+ *
+ * pyseekdb's semantics (one id or a list; an existing id is updated in the
+ * given fields only, a new one is inserted; documents without embeddings go
+ * through the embedding function; the same id twice: the last wins), done in
+ * three steps:
+ *   1. collect: check every item and gather ids, documents, vectors (as
+ *      float32) and metadata (as JSON) before any SQL;
+ *   2. embed:   documents without vectors go to the Lua embedding function in
+ *      chunks, and what it returns is checked;
+ *   3. write:   in one transaction, as few multi-row statements as the
+ *      server's max_allowed_packet allows. Any failure rolls back (op_run).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "marshal.h"
+#include "seekdb.h"
+
+enum { COL_DOC = 1, COL_EMB = 2, COL_META = 4 };
+
+/* Stack slots of the body: the method's arguments, then the fields of args. */
+enum { A_NAME = 2, A_DIM = 3, A_ARGS = 4, A_EF = 5, A_CHUNK = 6,
+       F_IDS = 7, F_EMB, F_DOC, F_META, F_LAST = F_META };
+
+typedef struct item {
+  const char *id, *doc; /* point into strings held by the args table; doc NULL: SQL NULL */
+  size_t idlen, doclen;
+  size_t meta_off, meta_len;
+  unsigned char meta_null, vec_null;
+} item_t;
+
+typedef struct batch {
+  lua_Integer n;
+  int dim;
+  int cols;           /* the columns the call sets */
+  int list[F_LAST + 1]; /* per field slot: a list (1) or a single value (0) */
+  item_t *items;
+  float *vecs;        /* n * dim */
+  float *zero;        /* see write_rows: MariaDB's NOT NULL placeholder */
+  sbuf meta;          /* every item's metadata JSON, back to back */
+  jenc json;          /* its tree is freed here if encoding is cut short */
+} batch_t;
+
+static void batch_release(void *p) {
+  batch_t *b = p;
+  free(b->items);
+  free(b->vecs);
+  free(b->zero);
+  sb_free(&b->meta);
+  cJSON_Delete(b->json.root);
+}
+
+static const char *const field_names[] = {"ids", "embeddings", "documents", "metadatas"};
+#define FIELD_NAME(slot) field_names[(slot) - F_IDS]
+
+/* "ids[3]" for an item of a list, "ids" for a single value. Written to the
+ * caller's buffer, not the Lua stack, so it can sit beside stack-relative
+ * arguments in one call. */
+typedef char label_t[48];
+static const char *label(label_t buf, batch_t *b, int slot, lua_Integer i) {
+  if (b->list[slot]) snprintf(buf, sizeof(label_t), "%s[%lld]", FIELD_NAME(slot), (long long)(i + 1));
+  else snprintf(buf, sizeof(label_t), "%s", FIELD_NAME(slot));
+  return buf;
+}
+
+/* Pushes item i (0-based) of the field in slot. */
+static void push_item(lua_State *L, batch_t *b, int slot, lua_Integer i) {
+  if (b->list[slot]) lua_rawgeti(L, slot, i + 1);
+  else lua_pushvalue(L, slot);
+}
+
+/* ---- 1. shapes and counts ---------------------------------------------------- */
+
+/* Is the field a list of items, or one item? -1 when absent, else its count. */
+static lua_Integer field_count(lua_State *L, op_t *op, batch_t *b, int slot) {
+  int t = lua_type(L, slot), first;
+  lua_Integer n;
+  b->list[slot] = 0;
+  if (t == LUA_TNIL) return -1;
+  if (isnull(L, slot) && slot != F_IDS) return 1;
+  if (t == LUA_TSTRING && (slot == F_IDS || slot == F_DOC)) return 1;
+  if (t != LUA_TTABLE)
+    op_argerror(L, op, 1, "%s must be %s, got %s", FIELD_NAME(slot),
+                slot == F_IDS ? "a string or a list of strings"
+                : slot == F_EMB ? "a vector or a list of vectors"
+                : slot == F_DOC ? "a string or a list of strings"
+                                : "a table or a list of tables",
+                luaL_typename(L, slot));
+  n = (lua_Integer)lua_rawlen(L, slot);
+  lua_rawgeti(L, slot, 1);
+  first = lua_type(L, -1);
+  lua_pop(L, 1);
+  /* one vector is a list of numbers; one metadata is a table with string keys */
+  if (slot == F_EMB && first == LUA_TNUMBER) return 1;
+  if (slot == F_META && !(n > 0 && (first == LUA_TTABLE || first == LUA_TLIGHTUSERDATA))) return 1;
+  if (!seq_exact(L, slot, n))
+    op_argerror(L, op, 1, "%s must be a list with keys 1..n (no holes, no other keys)", FIELD_NAME(slot));
+  b->list[slot] = 1;
+  return n;
+}
+
+static void check_counts(lua_State *L, op_t *op, batch_t *b) {
+  lua_Integer n = field_count(L, op, b, F_IDS);
+  int slot;
+  if (n < 0) op_argerror(L, op, 1, "ids is required: an id or a list of ids");
+  if (n == 0) op_fail(L, op, "ids is empty: pass at least one id");
+  b->n = n;
+  b->cols = 0;
+  for (slot = F_EMB; slot <= F_META; slot++) {
+    lua_Integer c = field_count(L, op, b, slot);
+    if (c < 0) continue;
+    if (c != n)
+      op_fail(L, op, "%s has %I items but ids has %I: give one per id", FIELD_NAME(slot), c, n);
+    b->cols |= slot == F_EMB ? COL_EMB : slot == F_DOC ? COL_DOC : COL_META;
+  }
+}
+
+/* ---- 1. items ------------------------------------------------------------------ */
+
+static void collect_id(lua_State *L, op_t *op, batch_t *b, lua_Integer i) {
+  label_t lb;
+  item_t *it = &b->items[i];
+  size_t max = op->dialect == DIALECT_MARIADB ? 254 : 512;
+  push_item(L, b, F_IDS, i);
+  if (lua_type(L, -1) != LUA_TSTRING)
+    op_argerror(L, op, 1, "%s must be a string, got %s", label(lb, b, F_IDS, i), luaL_typename(L, -1));
+  it->id = lua_tolstring(L, -1, &it->idlen);
+  lua_pop(L, 1);
+  if (it->idlen == 0) op_fail(L, op, "%s is an empty string", label(lb, b, F_IDS, i));
+  if (it->idlen > max)
+    op_fail(L, op, "%s is %I bytes long; a %s collection takes ids of at most %I bytes",
+            label(lb, b, F_IDS, i), (lua_Integer)it->idlen, dialect_name(op->dialect), (lua_Integer)max);
+}
+
+static void collect_doc(lua_State *L, op_t *op, batch_t *b, lua_Integer i) {
+  label_t lb;
+  item_t *it = &b->items[i];
+  push_item(L, b, F_DOC, i);
+  it->doc = NULL;
+  if (lua_type(L, -1) == LUA_TSTRING) {
+    it->doc = lua_tolstring(L, -1, &it->doclen);
+    if (!utf8_valid(it->doc, it->doclen))
+      op_fail(L, op, "%s is not valid UTF-8 text", label(lb, b, F_DOC, i));
+  } else if (!isnull(L, -1))
+    op_argerror(L, op, 1, "%s must be a string or seekdb.null, got %s", label(lb, b, F_DOC, i),
+                luaL_typename(L, -1));
+  lua_pop(L, 1);
+}
+
+static void collect_vec(lua_State *L, op_t *op, batch_t *b, lua_Integer i) {
+  label_t lb;
+  lua_Integer pos = 0;
+  int status;
+  push_item(L, b, F_EMB, i);
+  b->items[i].vec_null = isnull(L, -1);
+  if (b->items[i].vec_null) {
+    if (op->dialect == DIALECT_MARIADB)
+      op_fail(L, op, "%s is seekdb.null, but a MariaDB collection needs a vector in every row",
+              label(lb, b, F_EMB, i));
+    lua_pop(L, 1);
+    return;
+  }
+  status = vec_read(L, -1, b->dim, b->vecs + i * b->dim, &pos);
+  switch (status) {
+    case VEC_OK: break;
+    case VEC_NOTTABLE:
+      op_argerror(L, op, 1, "%s must be a list of numbers, got %s", label(lb, b, F_EMB, i),
+                  luaL_typename(L, -1));
+      break;
+    case VEC_NOTNUM:
+      lua_rawgeti(L, -1, pos);
+      op_argerror(L, op, 1, "%s[%I] must be a number, got %s", label(lb, b, F_EMB, i), pos,
+                  luaL_typename(L, -1));
+      break;
+    case VEC_LENGTH:
+      op_fail(L, op, "%s has %I numbers; the collection's dimension is %d", label(lb, b, F_EMB, i),
+              pos, b->dim);
+      break;
+    case VEC_EXTRA:
+      op_argerror(L, op, 1, "%s has keys besides 1..%d: a vector is a plain list of numbers",
+                  label(lb, b, F_EMB, i), b->dim);
+      break;
+    default:
+      op_fail(L, op, "%s[%I] is %s", label(lb, b, F_EMB, i), pos,
+              status == VEC_NONFINITE ? "NaN or infinite" : "too large for a float32");
+  }
+  lua_pop(L, 1);
+}
+
+static void collect_meta(lua_State *L, op_t *op, batch_t *b, lua_Integer i) {
+  label_t lb;
+  item_t *it = &b->items[i];
+  push_item(L, b, F_META, i);
+  it->meta_null = isnull(L, -1);
+  if (!it->meta_null) {
+    snprintf(b->json.path, sizeof b->json.path, "%s", label(lb, b, F_META, i));
+    b->json.pathlen = strlen(b->json.path);
+    it->meta_off = b->meta.len;
+    if (!meta_encode(L, -1, &b->json, &b->meta)) {
+      if (b->json.misuse) op_argerror(L, op, 1, "%s", b->json.err);
+      op_fail(L, op, "%s", b->json.err);
+    }
+    if (b->meta.oom) op_fail(L, op, "not enough memory for the metadata");
+    it->meta_len = b->meta.len - it->meta_off;
+  }
+  lua_pop(L, 1);
+}
+
+/* Step 1, also run again after the embedding function (which could have
+ * changed the input tables while it ran). */
+static void collect(lua_State *L, op_t *op, batch_t *b) {
+  lua_Integer i, n = b->n;
+  check_counts(L, op, b);
+  if (b->n != n && n != 0)
+    op_fail(L, op, "the input tables changed while the embedding function ran");
+  if (!b->items && !(b->items = calloc((size_t)b->n, sizeof *b->items)))
+    op_fail(L, op, "not enough memory for %I items", b->n);
+  if ((b->cols & COL_EMB) && !b->vecs && !(b->vecs = malloc((size_t)b->n * b->dim * sizeof(float))))
+    op_fail(L, op, "not enough memory for %I vectors", b->n);
+  b->meta.len = 0;
+  luaL_checkstack(L, 8, "upsert");
+  for (i = 0; i < b->n; i++) {
+    collect_id(L, op, b, i);
+    if (b->cols & COL_DOC) collect_doc(L, op, b, i);
+    if (b->cols & COL_EMB) collect_vec(L, op, b, i);
+    if (b->cols & COL_META) collect_meta(L, op, b, i);
+  }
+  if (!b->cols)
+    op_fail(L, op, "nothing to upsert: pass embeddings, documents or metadatas with the ids");
+}
+
+/* ---- 2. embedding -------------------------------------------------------------- */
+
+static void embed_documents(lua_State *L, op_t *op, batch_t *b, lua_Integer chunk) {
+  label_t lb;
+  lua_Integer s, k;
+  if (lua_isnil(L, A_EF))
+    op_fail(L, op, "documents were given without embeddings and the collection has no embedding "
+                   "function: pass embeddings = {...}, or give the collection an embedding_function");
+  if (!(b->vecs = malloc((size_t)b->n * b->dim * sizeof(float))))
+    op_fail(L, op, "not enough memory for %I vectors", b->n);
+  for (s = 0; s < b->n; s += chunk) {
+    lua_Integer m = b->n - s < chunk ? b->n - s : chunk;
+    lua_createtable(L, (int)m, 0);
+    for (k = 0; k < m; k++) {
+      if (!b->items[s + k].doc)
+        op_fail(L, op, "%s is seekdb.null, so there is no text to embed: pass embeddings for it",
+                label(lb, b, F_DOC, s + k));
+      push_item(L, b, F_DOC, s + k);
+      lua_rawseti(L, -2, k + 1);
+    }
+    if (!embed_call(L, A_EF, lua_gettop(L), s + 1, b->dim, b->vecs + s * b->dim))
+      op_fail(L, op, "%s", lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  for (k = 0; k < b->n; k++) b->items[k].vec_null = 0;
+}
+
+/* ---- 3. writing ---------------------------------------------------------------- */
+
+static void add_row(op_t *op, batch_t *b, lua_Integer i, int cols) {
+  sbuf *s = &op->sql;
+  item_t *it = &b->items[i];
+  sb_addc(s, '(');
+  sb_addhex(s, it->id, it->idlen);
+  if (cols & COL_DOC) {
+    sb_addc(s, ',');
+    if (it->doc) sb_addquoted(s, it->doc, it->doclen, op->no_backslash);
+    else sb_adds(s, "NULL");
+  }
+  if (cols & COL_EMB) {
+    sb_addc(s, ',');
+    if (b->zero) vec_addhex(s, b->zero, b->dim);
+    else if (it->vec_null) sb_adds(s, "NULL");
+    else vec_addhex(s, b->vecs + i * b->dim, b->dim);
+  }
+  if (cols & COL_META) {
+    sb_addc(s, ',');
+    if (it->meta_null) sb_adds(s, "NULL");
+    else sb_addquoted(s, b->meta.data + it->meta_off, it->meta_len, op->no_backslash);
+  }
+  sb_addc(s, ')');
+}
+
+static void add_head(sbuf *s, const char *table, int cols) {
+  sb_adds(s, "INSERT INTO ");
+  sb_addident(s, table);
+  sb_adds(s, " (_id");
+  if (cols & COL_DOC) sb_adds(s, ",document");
+  if (cols & COL_EMB) sb_adds(s, ",embedding");
+  if (cols & COL_META) sb_adds(s, ",metadata");
+  sb_adds(s, ") VALUES ");
+}
+
+/* Only the columns the call gives are updated on an existing id. */
+static void add_tail(sbuf *s, int cols) {
+  const char *sep = " ON DUPLICATE KEY UPDATE ";
+  if (cols & COL_DOC) { sb_adds(s, sep); sb_adds(s, "document=VALUES(document)"); sep = ","; }
+  if (cols & COL_EMB) { sb_adds(s, sep); sb_adds(s, "embedding=VALUES(embedding)"); sep = ","; }
+  if (cols & COL_META) { sb_adds(s, sep); sb_adds(s, "metadata=VALUES(metadata)"); }
+}
+
+#define TAIL_MAX 128
+#define PACKET_MARGIN 1024
+
+/* MariaDB refuses an INSERT that leaves the NOT NULL embedding out, even when
+ * ON DUPLICATE KEY UPDATE would make it an update. So an upsert without
+ * vectors there may only touch rows that exist: find them, locked, first. */
+static void require_existing(lua_State *L, op_t *op, batch_t *b, const char *table, size_t limit) {
+  label_t lb;
+  sbuf *s = &op->sql;
+  lua_Integer i = 0, k;
+  MYSQL_ROW row;
+  int found;
+  lua_createtable(L, 0, (int)(b->n < 1024 ? b->n : 1024));
+  found = lua_gettop(L);
+  while (i < b->n) {
+    sb_adds(s, "SELECT _id FROM ");
+    sb_addident(s, table);
+    sb_adds(s, " WHERE _id IN (");
+    for (k = i; i < b->n && (i == k || s->len + 2 * b->items[i].idlen + 32 < limit); i++) {
+      if (i > k) sb_addc(s, ',');
+      sb_addhex(s, b->items[i].id, b->items[i].idlen);
+    }
+    sb_adds(s, ") FOR UPDATE");
+    op_query_buf(L, op);
+    while ((row = mysql_fetch_row(op->res)) != NULL) {
+      unsigned long *len = mysql_fetch_lengths(op->res);
+      lua_pushlstring(L, row[0], len[0]);
+      lua_pushboolean(L, 1);
+      lua_rawset(L, found);
+    }
+    op_free_result(op);
+  }
+  for (i = 0; i < b->n; i++) {
+    lua_pushlstring(L, b->items[i].id, b->items[i].idlen);
+    if (lua_rawget(L, found) == LUA_TNIL)
+      op_fail(L, op, "%s ('%s') is not in the collection, and a new row of a MariaDB collection "
+                     "needs an embedding: pass embeddings or documents for it",
+              label(lb, b, F_IDS, i), b->items[i].id);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+static void write_rows(lua_State *L, op_t *op, batch_t *b, const char *table) {
+  label_t lb;
+  sbuf *s = &op->sql;
+  size_t limit = op->max_packet > 2 * PACKET_MARGIN ? op->max_packet - PACKET_MARGIN : op->max_packet / 2;
+  int cols = b->cols;
+  lua_Integer i = 0;
+  op_begin(L, op);
+  if (op->dialect == DIALECT_MARIADB && !(b->cols & COL_EMB)) {
+    if (op->conn) require_existing(L, op, b, table, limit);
+    /* Every row exists and is locked, so the INSERT half never happens; the
+     * column is listed (with a zero vector) only to satisfy NOT NULL. */
+    if (!(b->zero = calloc((size_t)b->dim, sizeof(float)))) op_fail(L, op, "not enough memory");
+    cols |= COL_EMB;
+  }
+  while (i < b->n) {
+    lua_Integer first = i;
+    add_head(s, table, cols);
+    for (; i < b->n; i++) {
+      size_t mark = s->len;
+      if (i > first) sb_addc(s, ',');
+      add_row(op, b, i, cols);
+      if (s->len + TAIL_MAX > limit) {
+        if (i == first)
+          op_fail(L, op, "%s: its row is %I bytes of SQL, more than the server's max_allowed_packet "
+                         "(%I) allows", label(lb, b, F_IDS, i), (lua_Integer)(s->len - mark),
+                  (lua_Integer)op->max_packet);
+        sb_truncate(s, mark);
+        break;
+      }
+    }
+    add_tail(s, b->cols);
+    op_exec_buf(L, op);
+  }
+  op_commit(L, op);
+}
+
+/* ---- the method -------------------------------------------------------------------- */
+
+static void check_args_keys(lua_State *L, op_t *op) {
+  lua_pushnil(L);
+  while (lua_next(L, A_ARGS)) {
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+    int known = 0;
+    for (int f = 0; k && f < 4; f++) known |= strcmp(k, field_names[f]) == 0;
+    if (!known)
+      op_argerror(L, op, 1, "unknown field '%s': upsert takes ids, embeddings, documents and metadatas",
+                  k ? k : luaL_typename(L, -2));
+    lua_pop(L, 1);
+  }
+}
+
+static int upsert_body(lua_State *L) {
+  op_t *op = op_get(L);
+  batch_t *b = op->state;
+  char table[TABLE_NAME_SIZE];
+  lua_Integer dim, chunk;
+  int isint;
+  lua_settop(L, A_CHUNK);
+  op_table_name(L, op, A_NAME, table);
+  dim = lua_tointegerx(L, A_DIM, &isint);
+  if (!isint || dim < 1 || dim > 4096) op_argerror(L, op, 1, "bad collection dimension");
+  b->dim = (int)dim;
+  chunk = luaL_optinteger(L, A_CHUNK, 128);
+  if (chunk < 1) op_argerror(L, op, 1, "embedding_chunk_size must be at least 1");
+  if (lua_type(L, A_ARGS) != LUA_TTABLE)
+    op_argerror(L, op, 1, "table expected, got %s", luaL_typename(L, A_ARGS));
+  check_args_keys(L, op);
+  for (int f = 0; f < 4; f++) lua_getfield(L, A_ARGS, field_names[f]); /* F_IDS .. F_META */
+  op_dry_begin(L, op);
+
+  collect(L, op, b);
+  if ((b->cols & COL_DOC) && !(b->cols & COL_EMB)) {
+    embed_documents(L, op, b, chunk);
+    collect(L, op, b); /* the callback ran Lua code: check the input again */
+    b->cols |= COL_EMB;
+  }
+  write_rows(L, op, b, table);
+  if (!op->conn) return op_dry_result(L, op);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* conn:upsert(name, dimension, args, embedding_function, chunk_size) -> true | nil, err... */
+int upsert_run(lua_State *L) {
+  op_t op;
+  batch_t b;
+  memset(&b, 0, sizeof b);
+  op_init(&op, conn_check(L, 1), "upsert", 0);
+  op.state = &b;
+  op.release = batch_release;
+  return op_run(L, &op, upsert_body);
+}
+
+/* core.sql_upsert(dialect, name, dimension, args, embedding_function, chunk_size, max_packet)
+ * -> {statements}: the statements an upsert sends, without a server (golden tests). */
+int upsert_sql(lua_State *L) {
+  op_t op;
+  batch_t b;
+  int dialect = dialect_from_name(L, 1);
+  lua_Integer max_packet = luaL_optinteger(L, 7, 16 << 20);
+  lua_settop(L, 6);
+  memset(&b, 0, sizeof b);
+  op_init(&op, NULL, "upsert", dialect);
+  op.max_packet = (unsigned long)max_packet;
+  op.state = &b;
+  op.release = batch_release;
+  return op_run(L, &op, upsert_body);
+}

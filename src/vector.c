@@ -1,0 +1,161 @@
+/* Vectors: Lua arrays of numbers <-> little-endian float32. */
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "marshal.h"
+
+const char *vec_status_text(int status) {
+  switch (status) {
+    case VEC_NOTTABLE: return "is not a table of numbers";
+    case VEC_LENGTH: return "has the wrong number of items";
+    case VEC_NOTNUM: return "has an item that is not a number";
+    case VEC_NONFINITE: return "has an item that is NaN or infinite";
+    case VEC_RANGE: return "has an item too large for a float32";
+    case VEC_EXTRA: return "has keys besides 1..n (a vector is a plain array)";
+    default: return "is fine";
+  }
+}
+
+/* True when the table at idx has a border at n and no keys outside 1..n.
+ * Holes inside 1..n are not looked for: every caller reads each item 1..n
+ * and reports a nil one by its index, which says more than "has holes".
+ * The fast answer asks lua_next for the key after n: in a plain array there
+ * is none. Only if that finds some key do we look at every key. */
+int seq_exact(lua_State *L, int idx, lua_Integer n) {
+  int more;
+  idx = lua_absindex(L, idx);
+  if (n == 0) {
+    lua_pushnil(L);
+    more = lua_next(L, idx);
+    if (more) lua_pop(L, 2);
+    return !more;
+  }
+  if ((lua_Integer)lua_rawlen(L, idx) != n) return 0;
+  lua_pushinteger(L, n);
+  if (!lua_next(L, idx)) return 1;
+  lua_pop(L, 2);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > n) {
+      lua_pop(L, 1);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+int vec_read(lua_State *L, int idx, int dim, float *out, lua_Integer *pos) {
+  int i;
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) != LUA_TTABLE) return VEC_NOTTABLE;
+  if ((lua_Integer)lua_rawlen(L, idx) != dim) {
+    *pos = (lua_Integer)lua_rawlen(L, idx);
+    return VEC_LENGTH;
+  }
+  for (i = 1; i <= dim; i++) {
+    int isnum;
+    lua_Number x;
+    lua_rawgeti(L, idx, i);
+    x = lua_tonumberx(L, -1, &isnum);
+    if (!isnum || lua_type(L, -1) != LUA_TNUMBER) { /* no "1.5" strings */
+      lua_pop(L, 1);
+      *pos = i;
+      return VEC_NOTNUM;
+    }
+    lua_pop(L, 1);
+    *pos = i;
+    if (!isfinite(x)) return VEC_NONFINITE;
+    if (x > FLT_MAX || x < -FLT_MAX) return VEC_RANGE;
+    out[i - 1] = (float)x;
+  }
+  if (!seq_exact(L, idx, dim)) return VEC_EXTRA;
+  return VEC_OK;
+}
+
+/* Both servers take a VECTOR as the little-endian bytes of its float32s. */
+void vec_addhex(sbuf *b, const float *v, int dim) {
+  static const char digits[] = "0123456789abcdef";
+  size_t need = (size_t)dim * 8 + 3;
+  char *o;
+  int i, k;
+  if (b->cap - b->len < need && !sb_grow(b, need)) return;
+  o = b->data + b->len;
+  *o++ = 'X';
+  *o++ = '\'';
+  for (i = 0; i < dim; i++) {
+    uint32_t u;
+    memcpy(&u, &v[i], 4);
+    for (k = 0; k < 4; k++, u >>= 8) {
+      *o++ = digits[(u >> 4) & 15];
+      *o++ = digits[u & 15];
+    }
+  }
+  *o++ = '\'';
+  b->len = (size_t)(o - b->data);
+}
+
+/* Text form "[0.1,0.2]" as seekdb may send it: 1 when it holds exactly dim numbers. */
+int vec_parse_text(const char *s, size_t len, float *out, int dim) {
+  const char *p = s, *end = s + len;
+  char tmp[64];
+  int i = 0;
+  while (p < end && (*p == ' ')) p++;
+  if (p == end || *p++ != '[') return 0;
+  for (;;) {
+    size_t n = 0;
+    char *stop;
+    double x;
+    while (p < end && *p == ' ') p++;
+    if (p < end && *p == ']' && i == 0) { p++; break; }
+    while (p < end && n < sizeof tmp - 1 && (strchr("0123456789+-.eE", *p) != NULL))
+      tmp[n++] = *p++;
+    tmp[n] = '\0';
+    if (n == 0 || i >= dim) return 0;
+    x = strtod(tmp, &stop);
+    if (*stop != '\0') return 0;
+    out[i++] = (float)x;
+    while (p < end && *p == ' ') p++;
+    if (p < end && *p == ',') { p++; continue; }
+    if (p < end && *p == ']') { p++; break; }
+    return 0;
+  }
+  while (p < end && *p == ' ') p++;
+  return p == end && i == dim;
+}
+
+/* Pushes a vector read from the server (float32 bytes, or text) as a Lua
+ * array; 0 when it is neither. */
+int vec_push(lua_State *L, const char *data, size_t len, int dim) {
+  int i;
+  if (len > 0 && data[0] == '[' && dim > 0) {
+    /* scratch space owned by Lua, so nothing leaks if a push raises */
+    float *tmp = lua_newuserdatauv(L, (size_t)dim * sizeof *tmp, 0);
+    if (vec_parse_text(data, len, tmp, dim)) {
+      lua_createtable(L, dim, 0);
+      for (i = 0; i < dim; i++) {
+        lua_pushnumber(L, tmp[i]);
+        lua_rawseti(L, -2, i + 1);
+      }
+      lua_remove(L, -2);
+      return 1;
+    }
+    lua_pop(L, 1);
+  }
+  if (dim <= 0 || len != (size_t)dim * 4) return 0;
+  lua_createtable(L, dim, 0);
+  for (i = 0; i < dim; i++) {
+    const unsigned char *q = (const unsigned char *)data + 4 * i;
+    uint32_t u = (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
+    float f;
+    memcpy(&f, &u, 4);
+    lua_pushnumber(L, f);
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
