@@ -24,9 +24,13 @@ local counter = 0
 -- A client on a database of its own; helper.drop(client) removes it.
 function helper.fresh(extra)
   local admin = assert(seekdb.Client(helper.options()))
-  counter = counter + 1
-  local db = ("lseekdb_%d_%d_%d"):format(os.time(), math.random(1e6), counter)
-  assert(admin:query("CREATE DATABASE " .. db .. " DEFAULT CHARACTER SET utf8mb4"))
+  local db, ok, err, errno
+  repeat -- busted loads this file afresh for every spec file: names may meet
+    counter = counter + 1
+    db = ("lseekdb_%d_%d_%d"):format(os.time(), math.floor(os.clock() * 1e6), counter)
+    ok, err, errno = admin:query("CREATE DATABASE " .. db .. " DEFAULT CHARACTER SET utf8mb4")
+  until ok or errno ~= 1007
+  assert(ok, err)
   admin:close()
   local o = { database = db }
   for k, v in pairs(extra or {}) do o[k] = v end
@@ -82,5 +86,4 @@ function helper.com_insert(client)
   return tonumber(rows[1].Value)
 end
 
-math.randomseed(os.time())
 return helper

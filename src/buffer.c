@@ -67,7 +67,7 @@ void sb_addquoted(sbuf *b, const char *s, size_t n, int no_backslash) {
         case '\n': esc = '\\'; c = 'n'; break;
         case '\r': esc = '\\'; c = 'r'; break;
         case '\032': esc = '\\'; c = 'Z'; break;
-        case '\'': case '"': case '\\': esc = '\\'; break;
+        case '\'': case '\\': esc = '\\'; break; /* '"' needs no escape inside '' */
       }
     }
     if (esc) b->data[b->len++] = esc;

@@ -134,6 +134,55 @@ static int attach(jenc *j, cJSON *parent, const char *key, cJSON *item) {
   return 1;
 }
 
+typedef struct jkey {
+  const char *s;
+  size_t len;
+} jkey;
+
+static int key_cmp(const void *a, const void *b) {
+  const jkey *x = a, *y = b;
+  int c = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+  return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* Keys in byte order, so that the same table always gives the same text
+ * (Lua's iteration order changes from one process to the next). */
+static int encode_object(lua_State *L, int idx, jenc *j, int depth, cJSON *node) {
+  size_t mark = j->pathlen, n = 0, i;
+  jkey *keys;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    n++;
+  }
+  /* owned by Lua, so nothing leaks if something below raises */
+  keys = lua_newuserdatauv(L, (n ? n : 1) * sizeof *keys, 0);
+  n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    keys[n].s = lua_tolstring(L, -1, &keys[n].len); /* a string: table_kind checked */
+    n++;
+  }
+  qsort(keys, n, sizeof *keys, key_cmp);
+  for (i = 0; i < n; i++) {
+    int ok;
+    path_push_key(j, keys[i].s, keys[i].len);
+    if (!utf8_valid(keys[i].s, keys[i].len)) ok = jfail(j, "is a key that is not valid UTF-8");
+    else if (memchr(keys[i].s, '\0', keys[i].len)) ok = jfail(j, "is a key with a NUL byte (not allowed in metadata keys)");
+    else {
+      lua_pushlstring(L, keys[i].s, keys[i].len);
+      lua_rawget(L, idx);
+      ok = encode_value(L, lua_gettop(L), j, depth + 1, node, keys[i].s);
+      lua_pop(L, 1);
+    }
+    if (!ok) break;
+    j->pathlen = mark;
+  }
+  lua_pop(L, 1); /* keys */
+  return i == n;
+}
+
 static int encode_table(lua_State *L, int idx, jenc *j, int depth, cJSON *node) {
   size_t mark = j->pathlen;
   if (cJSON_IsArray(node)) {
@@ -149,23 +198,7 @@ static int encode_table(lua_State *L, int idx, jenc *j, int depth, cJSON *node) 
     }
     return 1;
   }
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    size_t klen;
-    const char *k = lua_tolstring(L, -2, &klen); /* a string: table_kind checked */
-    int ok;
-    path_push_key(j, k, klen);
-    if (!utf8_valid(k, klen)) ok = jfail(j, "is a key that is not valid UTF-8");
-    else if (memchr(k, '\0', klen)) ok = jfail(j, "is a key with a NUL byte (not allowed in metadata keys)");
-    else ok = encode_value(L, lua_gettop(L), j, depth + 1, node, k);
-    lua_pop(L, 1);
-    if (!ok) {
-      lua_pop(L, 1);
-      return 0;
-    }
-    j->pathlen = mark;
-  }
-  return 1;
+  return encode_object(L, idx, j, depth, node);
 }
 
 static int encode_value(lua_State *L, int idx, jenc *j, int depth, cJSON *parent,
@@ -196,7 +229,7 @@ static int encode_value(lua_State *L, int idx, jenc *j, int depth, cJSON *parent
       cJSON *node;
       if (depth >= JSON_MAX_DEPTH)
         return jfail(j, "is nested more than 64 levels deep (is the table cyclic?)");
-      luaL_checkstack(L, 4, "metadata nested too deeply");
+      luaL_checkstack(L, 8, "metadata nested too deeply");
       kind = table_kind(L, idx);
       if (!kind)
         return jfail_type(j, "is a table that is neither a list (keys 1..n) nor an object (string keys)");

@@ -1,0 +1,110 @@
+-- What lands on the server is pyseekdb's layout, so either side reads the
+-- other's rows.
+local seekdb = require "seekdb"
+local helper = require "helper"
+
+describe("the on-server layout", function()
+  local client, dialect, col
+  setup(function()
+    client = helper.fresh()
+    dialect = helper.dialect(client)
+    col = assert(client:create_collection { name = "layout", dimension = 3 })
+  end)
+  teardown(function() helper.drop(client) end)
+
+  it("is a c$v1$<name> table with pyseekdb's columns", function()
+    local cols = {}
+    for _, r in ipairs(assert(client:query("SHOW COLUMNS FROM `c$v1$layout`"))) do
+      cols[#cols + 1] = r.Field .. " " .. r.Type:lower()
+    end
+    if dialect == "mariadb" then
+      assert.are.same({ "_id varbinary(254)", "document longtext", "embedding vector(3)", "metadata longtext" }, cols)
+    else
+      assert.are.same("_id", cols[1]:match("^%S+"))
+    end
+  end)
+
+  it("stores ids as bytes, vectors as float32 and metadata as JSON text", function()
+    assert(col:upsert { ids = "ü-1", embeddings = { 1, -2, 0.5 }, documents = "text", metadatas = { b = 1, a = { true } } })
+    local r = assert(client:query("SELECT HEX(_id) AS id, document, metadata, HEX(embedding) AS v FROM `c$v1$layout`"))[1]
+    assert.are.equal("C3BC2D31", r.id)
+    assert.are.equal("text", r.document)
+    assert.are.equal('{"a":[true],"b":1}', r.metadata)
+    if dialect == "mariadb" then assert.are.equal("0000803F000000C00000003F", r.v) end
+  end)
+
+  it("reads rows written the way pyseekdb writes them", function()
+    if dialect ~= "mariadb" then return pending("MariaDB SQL") end
+    -- pyseekdb: CAST(? AS BINARY) ids, json.dumps metadata (with spaces), X'..' vectors
+    assert(client:query([[INSERT INTO `c$v1$layout` (_id, document, metadata, embedding) VALUES
+      (CAST('py-1' AS BINARY), 'from python', '{"category": "AI", "score": 95, "tags": ["x", "y"], "r": 0.25, "n": null}',
+       X'cdcccc3dcdcc4c3e9a99993e'),
+      (CAST('py-2' AS BINARY), NULL, NULL, VEC_FromText('[1,2,3]'))]]))
+    local r = assert(col:get { ids = { "py-2", "py-1" }, include = { "documents", "metadatas", "embeddings" } })
+    assert.are.same({ "py-2", "py-1" }, r.ids)
+    assert.are.same({ seekdb.null, "from python" }, r.documents)
+    assert.are.same({ category = "AI", score = 95, tags = { "x", "y" }, r = 0.25, n = seekdb.null }, r.metadatas[2])
+    assert.are.equal(seekdb.null, r.metadatas[1])
+    helper.assert_vector({ 1, 2, 3 }, r.embeddings[1])
+    helper.assert_vector({ 0.1, 0.2, 0.3 }, r.embeddings[2])
+  end)
+
+  it("finds a collection made by hand with pyseekdb's DDL", function()
+    if dialect ~= "mariadb" then return pending("MariaDB SQL") end
+    assert(client:query([[CREATE TABLE `c$v1$by_hand` (_id VARBINARY(254) PRIMARY KEY NOT NULL,
+      document LONGTEXT, embedding VECTOR(5) NOT NULL, metadata JSON,
+      VECTOR INDEX (embedding) DISTANCE=cosine)]]))
+    local got = assert(client:get_collection("by_hand"))
+    assert.are.same({ 5, "cosine" }, { got.dimension, got.distance })
+    assert(got:upsert { ids = "a", embeddings = { 1, 2, 3, 4, 5 } })
+    assert.are.equal(1, got:count())
+  end)
+
+  it("refuses a table that is not a collection", function()
+    assert(client:query("CREATE TABLE `c$v1$plain` (id INT PRIMARY KEY)"))
+    local got, err = client:get_collection("plain")
+    assert.is_nil(got)
+    assert.matches("is not a collection", err)
+  end)
+end)
+
+describe("get", function()
+  local client, col
+  setup(function()
+    client = helper.fresh()
+    col = assert(client:create_collection { name = "g", dimension = 2 })
+    local ids, vecs = {}, {}
+    for i = 1, 20 do ids[i], vecs[i] = ("k%02d"):format(i), { i, -i } end
+    assert(col:upsert { ids = ids, embeddings = vecs, documents = ids })
+  end)
+  teardown(function() helper.drop(client) end)
+
+  it("returns the requested ids in the requested order, each once", function()
+    local r = assert(col:get { ids = { "k05", "nope", "k01", "k05", "k20" } })
+    assert.are.same({ "k05", "k01", "k20" }, r.ids)
+    assert.are.same({ "k05", "k01", "k20" }, r.documents)
+    assert.is_nil(r.embeddings)
+  end)
+
+  it("includes what is asked for", function()
+    local r = assert(col:get { ids = "k03", include = { "embeddings" } })
+    assert.are.same({ "k03" }, r.ids)
+    assert.is_nil(r.documents)
+    assert.is_nil(r.metadatas)
+    helper.assert_vector({ 3, -3 }, r.embeddings[1])
+    assert.has_error(function() col:get { include = { "distances" } } end)
+  end)
+
+  it("pages with limit and offset", function()
+    assert.are.equal(100 > 20 and 20 or 100, #assert(col:get {}).ids)
+    local r = assert(col:get { limit = 5, offset = 2 })
+    assert.are.equal(5, #r.ids)
+    local r2 = assert(col:get { ids = { "k01", "k02", "k03", "k04" }, limit = 2, offset = 1 })
+    assert.are.same({ "k02", "k03" }, r2.ids)
+    assert.has_error(function() col:get { limit = -1 } end)
+  end)
+
+  it("counts", function()
+    assert.are.equal(20, col:count())
+  end)
+end)
