@@ -12,10 +12,13 @@ WARNINGS ?= -Wall -Wextra -Werror=implicit-function-declaration
 LDFLAGS ?=
 BUSTED ?= $(LUA) $(shell command -v busted 2>/dev/null || echo /usr/bin/busted)
 BUSTED_FLAGS ?=
+VALGRIND ?= valgrind --keep-debuginfo=yes --error-exitcode=9 --num-callers=30 \
+            --leak-check=full --show-leak-kinds=definite,indirect \
+            --errors-for-leak-kinds=definite,indirect --suppressions=spec/valgrind.supp
 
 # Debian's names for what the build and the specs need.
 DEB_PACKAGES ?= lua$(LUA_VERSION) liblua$(LUA_VERSION)-dev libmariadb-dev libcjson-dev \
-                lua-busted luarocks pkg-config gcc make ca-certificates
+                lua-busted luarocks pkg-config gcc make ca-certificates valgrind
 SUDO ?= $(if $(filter 0,$(shell id -u)),,sudo)
 
 # Evaluated when used, so that they see what `make deps` just installed.
@@ -30,7 +33,7 @@ OBJ := $(SRC:.c=.o)
 HDR := $(wildcard src/*.h)
 MODULE := seekdb/core.so
 
-.PHONY: all deps check-deps test demo clean server-start server-stop
+.PHONY: all deps check-deps test test-valgrind demo clean server-start server-stop
 
 all: check-deps
 	@$(MAKE) --no-print-directory $(MODULE)
@@ -60,6 +63,13 @@ $(MODULE): $(OBJ)
 test: all
 	@scripts/testdb start
 	@eval "$$(scripts/testdb env)"; $(BUSTED) $(BUSTED_FLAGS); rc=$$?; scripts/testdb stop; exit $$rc
+
+# The whole suite again under valgrind memcheck (the lua-cjson way): any
+# memory error or leak from our code fails it.
+test-valgrind: all
+	@command -v valgrind >/dev/null || $(SUDO) apt-get install -y -qq valgrind
+	@scripts/testdb start
+	@eval "$$(scripts/testdb env)"; $(VALGRIND) $(BUSTED) $(BUSTED_FLAGS); rc=$$?; scripts/testdb stop; exit $$rc
 
 demo: all
 	@scripts/testdb start
