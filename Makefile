@@ -18,7 +18,7 @@ VALGRIND ?= valgrind --keep-debuginfo=yes --error-exitcode=9 --num-callers=30 \
 
 # Debian's names for what the build and the specs need.
 DEB_PACKAGES ?= lua$(LUA_VERSION) liblua$(LUA_VERSION)-dev libmariadb-dev libcjson-dev \
-                lua-busted luarocks pkg-config gcc make ca-certificates valgrind
+                lua-busted luarocks pkg-config gcc make ca-certificates
 SUDO ?= $(if $(filter 0,$(shell id -u)),,sudo)
 
 # Evaluated when used, so that they see what `make deps` just installed.
@@ -67,7 +67,8 @@ test: all
 # The whole suite again under valgrind memcheck (the lua-cjson way): any
 # memory error or leak from our code fails it.
 test-valgrind: all
-	@command -v valgrind >/dev/null || $(SUDO) apt-get install -y -qq valgrind
+	@command -v valgrind >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends valgrind; }
 	@scripts/testdb start
 	@eval "$$(scripts/testdb env)"; $(VALGRIND) $(BUSTED) $(BUSTED_FLAGS); rc=$$?; scripts/testdb stop; exit $$rc
 

@@ -208,7 +208,7 @@ function Client:get_or_create_collection(opts)
   return self:create_collection(opts)
 end
 
---- `true` if the collection exists.
+--- `true` if the collection exists, `false` if not (so not for assert()).
 function Client:has_collection(name)
   return self._conn:has_collection(name)
 end
@@ -230,7 +230,5 @@ function Client:delete_collection(name)
   return self._conn:delete_collection(name)
 end
 
-seekdb.Collection = Collection
-seekdb.ClientClass = Client
 
 return seekdb

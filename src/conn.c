@@ -177,7 +177,9 @@ int conn_open(lua_State *L) {
     goto cleanup;
   }
   if (max_packet && max_packet < c->max_packet) c->max_packet = max_packet;
-  if (socket) snprintf(c->where, sizeof c->where, "%s@%s/%s", user ? user : "", socket, database ? database : "");
+  if (socket)
+    snprintf(c->where, sizeof c->where, "%s@localhost/%s via %s", user ? user : "",
+             database ? database : "", socket);
   else snprintf(c->where, sizeof c->where, "%s@%s:%u/%s", user ? user : "", host ? host : "localhost",
                 port, database ? database : "");
   return 1;
