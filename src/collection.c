@@ -65,11 +65,7 @@ static int create_body(lua_State *L) {
   return 1;
 }
 
-int coll_create(lua_State *L) {
-  op_t op;
-  op_init(&op, conn_check(L, 1), "create_collection", 0);
-  return op_run(L, &op, create_body);
-}
+int coll_create(lua_State *L) { return op_call(L, "create_collection", create_body); }
 
 /* core.sql_create(dialect, name, dimension, distance) -> {statements}: the DDL
  * without a server, for golden tests. */
@@ -143,11 +139,7 @@ static int describe_body(lua_State *L) {
   return 1;
 }
 
-int coll_describe(lua_State *L) {
-  op_t op;
-  op_init(&op, conn_check(L, 1), "get_collection", 0);
-  return op_run(L, &op, describe_body);
-}
+int coll_describe(lua_State *L) { return op_call(L, "get_collection", describe_body); }
 
 /* ---- listing ----------------------------------------------------------------- */
 
@@ -179,11 +171,7 @@ static int list_body(lua_State *L) {
   return 1;
 }
 
-int coll_list(lua_State *L) {
-  op_t op;
-  op_init(&op, conn_check(L, 1), "list_collections", 0);
-  return op_run(L, &op, list_body);
-}
+int coll_list(lua_State *L) { return op_call(L, "list_collections", list_body); }
 
 static int has_body(lua_State *L) {
   op_t *op = op_get(L);
@@ -195,11 +183,7 @@ static int has_body(lua_State *L) {
   return 1;
 }
 
-int coll_has(lua_State *L) {
-  op_t op;
-  op_init(&op, conn_check(L, 1), "has_collection", 0);
-  return op_run(L, &op, has_body);
-}
+int coll_has(lua_State *L) { return op_call(L, "has_collection", has_body); }
 
 static int delete_body(lua_State *L) {
   op_t *op = op_get(L);
@@ -215,8 +199,4 @@ static int delete_body(lua_State *L) {
   return 1;
 }
 
-int coll_delete(lua_State *L) {
-  op_t op;
-  op_init(&op, conn_check(L, 1), "delete_collection", 0);
-  return op_run(L, &op, delete_body);
-}
+int coll_delete(lua_State *L) { return op_call(L, "delete_collection", delete_body); }

@@ -75,6 +75,13 @@ int op_run(lua_State *L, op_t *op, lua_CFunction body) {
   return 4;
 }
 
+/* The usual method: a body on the connection at index 1, no extra state. */
+int op_call(lua_State *L, const char *fname, lua_CFunction body) {
+  op_t op;
+  op_init(&op, conn_check(L, 1), fname, 0);
+  return op_run(L, &op, body);
+}
+
 int op_fail(lua_State *L, op_t *op, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

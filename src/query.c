@@ -46,8 +46,4 @@ static int query_body(lua_State *L) {
   return 1;
 }
 
-int conn_query(lua_State *L) {
-  op_t op;
-  op_init(&op, conn_check(L, 1), "query", 0);
-  return op_run(L, &op, query_body);
-}
+int conn_query(lua_State *L) { return op_call(L, "query", query_body); }

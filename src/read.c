@@ -49,38 +49,38 @@ static lua_Integer opt_count(lua_State *L, op_t *op, const char *key, lua_Intege
   return v;
 }
 
-/* Appends one row's values to the result lists at `out` (ids, documents, ...). */
+/* Pops the value on top into item k of the result list `name`. */
+static void store(lua_State *L, const char *name, lua_Integer k) {
+  lua_getfield(L, S_OUT, name);
+  lua_insert(L, -2);
+  lua_rawseti(L, -2, k);
+  lua_pop(L, 1);
+}
+
+/* Appends one row's values to the result lists (ids, documents, ...). */
 static void push_row(lua_State *L, op_t *op, MYSQL_ROW row, unsigned long *len, int inc, int dim,
                      lua_Integer k) {
   int col = 1;
-  lua_getfield(L, S_OUT, "ids");
   lua_pushlstring(L, row[0], len[0]);
-  lua_rawseti(L, -2, k);
-  lua_pop(L, 1);
+  store(L, "ids", k);
   if (inc & INC_DOC) {
-    lua_getfield(L, S_OUT, "documents");
     if (row[col]) lua_pushlstring(L, row[col], len[col]);
     else pushnull(L);
-    lua_rawseti(L, -2, k);
-    lua_pop(L, 1);
+    store(L, "documents", k);
     col++;
   }
   if (inc & INC_META) {
-    lua_getfield(L, S_OUT, "metadatas");
     if (!row[col]) pushnull(L);
     else if (!json_push(L, row[col], len[col]))
       op_fail(L, op, "the metadata of id '%s' is not valid JSON", row[0]);
-    lua_rawseti(L, -2, k);
-    lua_pop(L, 1);
+    store(L, "metadatas", k);
     col++;
   }
   if (inc & INC_EMB) {
-    lua_getfield(L, S_OUT, "embeddings");
     if (!row[col]) pushnull(L);
     else if (!vec_push(L, row[col], len[col], dim))
       op_fail(L, op, "the embedding of id '%s' is not a vector of %d numbers", row[0], dim);
-    lua_rawseti(L, -2, k);
-    lua_pop(L, 1);
+    store(L, "embeddings", k);
   }
 }
 
@@ -220,11 +220,7 @@ static int get_body(lua_State *L) {
   return 1;
 }
 
-int read_get(lua_State *L) {
-  op_t op;
-  op_init(&op, conn_check(L, 1), "get", 0);
-  return op_run(L, &op, get_body);
-}
+int read_get(lua_State *L) { return op_call(L, "get", get_body); }
 
 static int count_body(lua_State *L) {
   op_t *op = op_get(L);
@@ -239,8 +235,4 @@ static int count_body(lua_State *L) {
   return 1;
 }
 
-int read_count(lua_State *L) {
-  op_t op;
-  op_init(&op, conn_check(L, 1), "count", 0);
-  return op_run(L, &op, count_body);
-}
+int read_count(lua_State *L) { return op_call(L, "count", count_body); }

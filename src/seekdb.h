@@ -51,6 +51,7 @@ typedef struct op {
 conn_t *conn_check(lua_State *L, int idx);
 void op_init(op_t *op, conn_t *c, const char *fname, int dialect);
 int op_run(lua_State *L, op_t *op, lua_CFunction body);
+int op_call(lua_State *L, const char *fname, lua_CFunction body);
 op_t *op_get(lua_State *L);
 int op_fail(lua_State *L, op_t *op, const char *fmt, ...);
 int op_argerror(lua_State *L, op_t *op, int arg, const char *fmt, ...);
