@@ -22,6 +22,15 @@ local seekdb = {
 local DEFAULT_DIMENSION = 384 -- pyseekdb's default (all-MiniLM-L6-v2)
 local DEFAULT_DISTANCE = "cosine"
 local DEFAULT_CHUNK = 128
+local SETTINGS_VERSION = 2 -- what pyseekdb writes in sdk_collections.settings
+
+local function argerror(n, fname, msg, level)
+  error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg), (level or 1) + 1)
+end
+
+local function callable(f)
+  return type(f) == "function" or (type(f) == "table" and (getmetatable(f) or {}).__call ~= nil)
+end
 
 ---------------------------------------------------------------------------
 -- Embedding functions
@@ -29,30 +38,44 @@ local DEFAULT_CHUNK = 128
 
 local registry = {}
 
---- Registers an embedding function under a name, so that a collection can be
--- given `embedding_function = "name"`. The function receives a list of
--- documents and returns one vector (a list of numbers) per document.
-function seekdb.register_embedding_function(name, fn)
+--- Registers an embedding function factory under a name. A collection can
+-- then be given `embedding_function = "name"` (with optional
+-- `embedding_function_properties`): the factory is called with those
+-- properties and returns the embedding function, which receives a list of
+-- documents and returns one vector (a list of numbers) per document. The
+-- name and properties are stored with a v2 collection, so `get_collection`
+-- attaches the function again by itself. `nil` removes the name.
+function seekdb.register_embedding_function(name, factory)
   if type(name) ~= "string" then
-    error("bad argument #1 to 'register_embedding_function' (string expected, got " .. type(name) .. ")", 2)
+    argerror(1, "register_embedding_function", "string expected, got " .. type(name), 2)
   end
-  if fn ~= nil and type(fn) ~= "function" and not (getmetatable(fn) or {}).__call then
-    error("bad argument #2 to 'register_embedding_function' (function expected, got " .. type(fn) .. ")", 2)
+  if factory ~= nil and not callable(factory) then
+    argerror(2, "register_embedding_function", "function expected, got " .. type(factory), 2)
   end
-  registry[name] = fn
+  registry[name] = factory
 end
 
--- A name from the registry, or the function itself.
-local function resolve_embedding(ef, fname)
-  if type(ef) == "string" then
-    local fn = registry[ef]
-    if not fn then
-      error(("bad argument #1 to '%s' (no embedding function registered as '%s': "
-        .. "call seekdb.register_embedding_function first)"):format(fname, ef), 3)
-    end
-    return fn
+-- The embedding function a registered name stands for.
+local function from_registry(name, properties, fname)
+  local factory = registry[name]
+  if not factory then
+    argerror(1, fname, ("no embedding function registered as '%s': call "
+      .. "seekdb.register_embedding_function first"):format(name), 4)
+  end
+  local ef = factory(properties or {})
+  if not callable(ef) then
+    error(("the factory of embedding function '%s' returned %s, not a function"):format(name, type(ef)), 4)
   end
   return ef
+end
+
+-- A persisted function whose name nobody registered: fails with a message
+-- that says how to fix it, when (and only when) it is needed.
+local function unregistered(name)
+  return function()
+    error(("the collection's embedding function '%s' is not registered: call "
+      .. "seekdb.register_embedding_function('%s', factory)"):format(name, name), 0)
+  end
 end
 
 ---------------------------------------------------------------------------
@@ -68,8 +91,11 @@ local function new_collection(client, desc, ef, chunk)
     name = desc.name,
     dimension = desc.dimension,
     distance = desc.distance,
+    id = desc.id,           -- v2 collections: the id in sdk_collections
+    version = desc.version, -- 1: table c$v1$<name>; 2: c$v2$<id>
     embedding_function = ef,
     embedding_chunk_size = chunk or DEFAULT_CHUNK,
+    _table = desc.table,
   }, Collection)
 end
 
@@ -85,22 +111,61 @@ end
 -- Documents without embeddings go through the collection's embedding function.
 -- @return `true`, or `nil, errmsg, errno, sqlstate`
 function Collection:upsert(args)
-  return self.client._conn:upsert(self.name, self.dimension, args, self.embedding_function,
+  return self.client._conn:upsert(self._table, self.dimension, args, self.embedding_function,
     self.embedding_chunk_size)
 end
 
---- The rows of the given ids (or the first `limit` rows):
+--- Inserts new ids, in one transaction: an id that exists already, or comes
+-- twice, is an error and nothing is written. Takes what upsert takes; needs
+-- embeddings, or documents and an embedding function.
+-- @return `true`, or `nil, errmsg, errno, sqlstate`
+function Collection:add(args)
+  return self.client._conn:add(self._table, self.dimension, args, self.embedding_function,
+    self.embedding_chunk_size)
+end
+
+--- Updates the given fields of ids that exist, in one transaction. Ids that
+-- are not in the collection are skipped (as in pyseekdb) and returned.
+-- @return `{updated = n, missing = {ids...}}`, or `nil, errmsg, errno, sqlstate`
+function Collection:update(args)
+  return self.client._conn:update(self._table, self.dimension, args, self.embedding_function,
+    self.embedding_chunk_size)
+end
+
+--- Deletes the rows that match all of `ids`, `where` and `where_document`
+-- (at least one is needed).
+-- @return the number of rows deleted, or `nil, errmsg, errno, sqlstate`
+function Collection:delete(args)
+  return self.client._conn:delete(self._table, args)
+end
+
+--- Rows by ids and/or filters:
 -- `{ids = {...}, documents = {...}, metadatas = {...}[, embeddings = {...}]}`,
 -- in the order of the requested ids, `seekdb.null` where the server has NULL.
--- `args`: `ids`, `include` (default `{"documents", "metadatas"}`), `limit`
--- (default 100), `offset` (default 0).
+-- `args`: `ids`, `where`, `where_document`, `include` (default
+-- `{"documents", "metadatas"}`), `limit` (default 100), `offset` (default 0).
 function Collection:get(args)
-  return self.client._conn:get(self.name, self.dimension, args)
+  return self.client._conn:get(self._table, self.dimension, args)
+end
+
+--- Nearest neighbours: `args.query_embeddings` (a vector or a list) or
+-- `args.query_texts` (through the embedding function), `n_results` (10),
+-- `where`, `where_document`, `include` (default `{"documents", "metadatas",
+-- "distances"}`, plus `"embeddings"`). One inner list per query, nearest
+-- first: `{ids = {{...}}, distances = {{...}}, ...}`.
+function Collection:query(args)
+  return self.client._conn:query(self._table, self.dimension, self.distance, args,
+    self.embedding_function)
 end
 
 --- The number of rows.
 function Collection:count()
-  return self.client._conn:count(self.name)
+  return self.client._conn:count(self._table)
+end
+
+--- The first `n` rows (default 10) with everything included.
+function Collection:peek(n)
+  return self:get { limit = n or 10, include = { "documents", "metadatas", "embeddings" } }
 end
 
 ---------------------------------------------------------------------------
@@ -121,7 +186,7 @@ Client.__index = Client
 -- @return a client, or `nil, errmsg, errno, sqlstate`
 function seekdb.Client(opts)
   if opts ~= nil and type(opts) ~= "table" then
-    error("bad argument #1 to 'Client' (table expected, got " .. type(opts) .. ")", 2)
+    argerror(1, "Client", "table expected, got " .. type(opts), 2)
   end
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
@@ -157,55 +222,102 @@ end
 -- strings, SQL NULL is `seekdb.null`); other statements give
 -- `{affected_rows =, insert_id =, warning_count =}`.
 function Client:query(sql)
-  return self._conn:query(sql)
+  return self._conn:sql(sql)
 end
 
-local function dimension_for(ef, dimension)
-  if dimension ~= nil then return dimension end
-  if ef == nil then return DEFAULT_DIMENSION end
-  return core.embedding_dimension(ef)
+-- The embedding function of create options, and what to persist of it.
+local function embedding_of(opts, fname)
+  local ef = opts.embedding_function
+  if type(ef) == "string" then
+    local properties = opts.embedding_function_properties or {}
+    return from_registry(ef, properties, fname), { name = ef, properties = properties }
+  end
+  if ef ~= nil and not callable(ef) then
+    argerror(1, fname, "embedding_function must be a function or a registered name, got " .. type(ef), 3)
+  end
+  return ef, nil
 end
 
 --- Creates a collection.
 -- `opts`: `name`, `dimension` (default: what the embedding function returns
 -- for a sample text, else 384), `distance` ("cosine", "l2" or
 -- "inner_product"; MariaDB has no inner product), `embedding_function` (a
--- function or a registered name), `embedding_chunk_size` (documents per call
--- of the embedding function, default 128).
+-- function, or a registered name whose factory gets
+-- `embedding_function_properties`; a name is stored with the collection),
+-- `embedding_chunk_size` (documents per call of the embedding function, 128),
+-- `version` (2, pyseekdb's current layout listed in sdk_collections; or 1,
+-- the table `c$v1$<name>`).
 -- @return a collection, or `nil, errmsg, errno, sqlstate`
 function Client:create_collection(opts)
   if type(opts) ~= "table" then
-    error("bad argument #1 to 'create_collection' (table expected, got " .. type(opts) .. ")", 2)
+    argerror(1, "create_collection", "table expected, got " .. type(opts), 2)
   end
-  local ef = resolve_embedding(opts.embedding_function, "create_collection")
-  local dimension, err = dimension_for(ef, opts.dimension)
-  if not dimension then return nil, err end
-  local distance = opts.distance or DEFAULT_DISTANCE
-  local ok, errmsg, errno, sqlstate = self._conn:create_collection(opts.name, dimension, distance)
-  if not ok then return nil, errmsg, errno, sqlstate end
-  return new_collection(self, { name = opts.name, dimension = dimension, distance = distance }, ef,
-    opts.embedding_chunk_size)
+  local ef, persisted = embedding_of(opts, "create_collection")
+  local dimension, err = opts.dimension, nil
+  if dimension == nil then
+    if ef == nil then
+      dimension = DEFAULT_DIMENSION
+    else
+      dimension, err = core.embedding_dimension(ef)
+      if not dimension then return nil, err end
+    end
+  end
+  local settings = { version = SETTINGS_VERSION, embedding_function = persisted }
+  local desc, errmsg, errno, sqlstate = self._conn:create_collection(opts.name, dimension,
+    opts.distance or DEFAULT_DISTANCE, opts.version or 2, settings)
+  if not desc then return nil, errmsg, errno, sqlstate end
+  return new_collection(self, desc, ef, opts.embedding_chunk_size)
 end
 
---- An existing collection; `opts.embedding_function` attaches one.
+-- The embedding function of an existing collection: the persisted one
+-- (attached again through the registry), or the one given.
+local function attach_embedding(desc, opts)
+  local stored = type(desc.settings) == "table" and desc.settings.embedding_function
+  local given = opts.embedding_function
+  if type(stored) ~= "table" or type(stored.name) ~= "string" then
+    return (embedding_of(opts, "get_collection"))
+  end
+  if given ~= nil and given ~= stored.name then
+    return nil, ("collection '%s' was created with embedding function '%s': pass "
+      .. "embedding_function = '%s', or none"):format(desc.name, stored.name, stored.name)
+  end
+  if not registry[stored.name] then return unregistered(stored.name) end
+  local properties = type(stored.properties) == "table" and stored.properties or {}
+  return from_registry(stored.name, properties, "get_collection")
+end
+
+--- An existing collection, v1 or v2. Its persisted embedding function is
+-- attached again; `opts.embedding_function` gives one to a collection that
+-- has none stored (passing a different one than the stored is an error).
 -- @return a collection, or `nil, errmsg, errno, sqlstate`
 function Client:get_collection(name, opts)
   opts = opts or {}
   local desc, err, errno, sqlstate = self._conn:describe_collection(name)
   if not desc then return nil, err, errno, sqlstate end
-  return new_collection(self, desc, resolve_embedding(opts.embedding_function, "get_collection"),
-    opts.embedding_chunk_size)
+  local ef, why = attach_embedding(desc, opts)
+  if why then return nil, why end
+  return new_collection(self, desc, ef, opts.embedding_chunk_size)
 end
 
---- The collection if it exists, else a new one made from `opts`.
+local ER_TABLE_EXISTS, ER_DUP_ENTRY = 1050, 1062
+
+--- The collection if it exists, else a new one made from `opts`. Safe when
+-- two clients race to create it: the loser gets the winner's collection.
 function Client:get_or_create_collection(opts)
   if type(opts) ~= "table" then
-    error("bad argument #1 to 'get_or_create_collection' (table expected, got " .. type(opts) .. ")", 2)
+    argerror(1, "get_or_create_collection", "table expected, got " .. type(opts), 2)
   end
   local exists, err, errno, sqlstate = self._conn:has_collection(opts.name)
   if exists == nil then return nil, err, errno, sqlstate end
-  if exists then return self:get_collection(opts.name, opts) end
-  return self:create_collection(opts)
+  if not exists then
+    local col
+    col, err, errno, sqlstate = self:create_collection(opts)
+    if col or (errno ~= ER_TABLE_EXISTS and errno ~= ER_DUP_ENTRY
+        and not (err or ""):match("already exists")) then
+      return col, err, errno, sqlstate
+    end
+  end
+  return self:get_collection(opts.name, opts)
 end
 
 --- `true` if the collection exists, `false` if not (so not for assert()).
@@ -213,7 +325,8 @@ function Client:has_collection(name)
   return self._conn:has_collection(name)
 end
 
---- All collections, sorted by name (a list of collection objects, as in pyseekdb).
+--- All collections, v1 and v2, sorted by name (a list of collection
+-- objects, as in pyseekdb).
 function Client:list_collections()
   local names, err, errno, sqlstate = self._conn:list_collections()
   if not names then return nil, err, errno, sqlstate end
@@ -225,10 +338,9 @@ function Client:list_collections()
   return list
 end
 
---- Drops a collection and its data.
+--- Drops a collection and its data (and its row in sdk_collections).
 function Client:delete_collection(name)
   return self._conn:delete_collection(name)
 end
-
 
 return seekdb

@@ -88,7 +88,15 @@ describe("collections", function()
     local col, err, errno = client:create_collection { name = "dup", dimension = 3 }
     assert.is_nil(col)
     assert.are.equal("collection 'dup' already exists", err)
-    assert.are.equal(1050, errno)
+    assert.are.equal(1062, errno) -- the unique name in sdk_collections
+    assert.are.equal("collection 'dup' already exists",
+      select(2, client:create_collection { name = "dup", dimension = 3, version = 1 }))
+    assert(client:create_collection { name = "dup1", dimension = 3, version = 1 })
+    local _, err1, errno1 = client:create_collection { name = "dup1", dimension = 3, version = 1 }
+    assert.are.equal("collection 'dup1' already exists", err1)
+    assert.are.equal(1050, errno1)
+    assert.are.equal("collection 'dup1' already exists", select(2, client:create_collection { name = "dup1", dimension = 3 }))
+    assert(client:delete_collection("dup1"))
     assert(client:delete_collection("dup"))
     local _, err2, errno2 = client:get_collection("dup")
     assert.are.equal("collection 'dup' does not exist", err2)
@@ -108,10 +116,12 @@ describe("collections", function()
   end)
 
   it("take registered embedding functions by name", function()
-    seekdb.register_embedding_function("ones3", function(docs)
-      local out = {}
-      for i = 1, #docs do out[i] = { 1, 1, 1 } end
-      return out
+    seekdb.register_embedding_function("ones3", function()
+      return function(docs)
+        local out = {}
+        for i = 1, #docs do out[i] = { 1, 1, 1 } end
+        return out
+      end
     end)
     local col = assert(client:create_collection { name = "named", embedding_function = "ones3" })
     assert.are.equal(3, col.dimension)

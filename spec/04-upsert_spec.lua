@@ -223,7 +223,7 @@ describe("collection:upsert", function()
     assert.are.same(docs, r.documents)
     assert.are.same(metas, r.metadatas)
     -- ids are stored as their bytes
-    local hex = assert(client:query("SELECT HEX(_id) AS h FROM `c$v1$my_collection` WHERE _id = X'"
+    local hex = assert(client:query("SELECT HEX(_id) AS h FROM `" .. col._table .. "` WHERE _id = X'"
       .. ("nul\0byte"):gsub(".", function(c) return ("%02X"):format(c:byte()) end) .. "'"))
     assert.are.equal("6E756C0062797465", hex[1].h)
   end)
@@ -244,7 +244,7 @@ describe("collection:upsert", function()
     local small = helper.fresh { max_packet = 8192 }
     local c = assert(small:create_collection { name = "t", dimension = 3 })
     assert(c:upsert { ids = "keep", embeddings = { 1, 1, 1 } })
-    assert(small:query([[CREATE TRIGGER poison BEFORE INSERT ON `c$v1$t` FOR EACH ROW
+    assert(small:query([[CREATE TRIGGER poison BEFORE INSERT ON `]] .. c._table .. [[` FOR EACH ROW
       IF NEW._id = 'poison' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'poisoned row'; END IF]]))
     local ids, vecs = {}, {}
     for i = 1, 1000 do ids[i], vecs[i] = "r" .. i, { i, 0, 0 } end

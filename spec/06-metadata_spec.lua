@@ -19,7 +19,7 @@ describe("metadata", function()
   end
 
   local function stored(id)
-    return assert(client:query("SELECT metadata FROM `c$v1$meta` WHERE _id = '" .. id .. "'"))[1].metadata
+    return assert(client:query("SELECT metadata FROM `" .. col._table .. "` WHERE _id = '" .. id .. "'"))[1].metadata
   end
 
   it("keeps the values pyseekdb users rely on", function()

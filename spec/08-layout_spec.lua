@@ -14,7 +14,7 @@ describe("the on-server layout", function()
 
   it("is a c$v1$<name> table with pyseekdb's columns", function()
     local cols = {}
-    for _, r in ipairs(assert(client:query("SHOW COLUMNS FROM `c$v1$layout`"))) do
+    for _, r in ipairs(assert(client:query("SHOW COLUMNS FROM `" .. col._table .. "`"))) do
       cols[#cols + 1] = r.Field .. " " .. r.Type:lower()
     end
     if dialect == "mariadb" then
@@ -26,7 +26,7 @@ describe("the on-server layout", function()
 
   it("stores ids as bytes, vectors as float32 and metadata as JSON text", function()
     assert(col:upsert { ids = "ü-1", embeddings = { 1, -2, 0.5 }, documents = "text", metadatas = { b = 1, a = { true } } })
-    local r = assert(client:query("SELECT HEX(_id) AS id, document, metadata, HEX(embedding) AS v FROM `c$v1$layout`"))[1]
+    local r = assert(client:query("SELECT HEX(_id) AS id, document, metadata, HEX(embedding) AS v FROM `" .. col._table .. "`"))[1]
     assert.are.equal("C3BC2D31", r.id)
     assert.are.equal("text", r.document)
     assert.are.equal('{"a":[true],"b":1}', r.metadata)
@@ -36,7 +36,7 @@ describe("the on-server layout", function()
   it("reads rows written the way pyseekdb writes them", function()
     if dialect ~= "mariadb" then return pending("MariaDB SQL") end
     -- pyseekdb: CAST(? AS BINARY) ids, json.dumps metadata (with spaces), X'..' vectors
-    assert(client:query([[INSERT INTO `c$v1$layout` (_id, document, metadata, embedding) VALUES
+    assert(client:query("INSERT INTO `" .. col._table .. [[` (_id, document, metadata, embedding) VALUES
       (CAST('py-1' AS BINARY), 'from python', '{"category": "AI", "score": 95, "tags": ["x", "y"], "r": 0.25, "n": null}',
        X'cdcccc3dcdcc4c3e9a99993e'),
       (CAST('py-2' AS BINARY), NULL, NULL, VEC_FromText('[1,2,3]'))]]))

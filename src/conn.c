@@ -246,9 +246,13 @@ void conn_register(lua_State *L) {
     {"has_collection", coll_has},
     {"delete_collection", coll_delete},
     {"upsert", upsert_run},
+    {"add", add_run},
+    {"update", update_run},
+    {"delete", delete_run},
     {"get", read_get},
     {"count", read_count},
-    {"query", conn_query},
+    {"query", query_run},
+    {"sql", conn_query},
     {NULL, NULL}};
   static const luaL_Reg meta[] = {
     {"__gc", conn_gc},

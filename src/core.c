@@ -3,17 +3,37 @@
  *   core.connect(opts)          -> connection | nil, errmsg, errno, sqlstate
  *   core.null                   -> light userdata NULL (equals cjson.null)
  *   core.embedding_dimension(f) -> dimension | nil, errmsg
- *   core.sql_create(...), core.sql_upsert(...): the statements, without a
- *     server, for golden tests of the seekdb dialect.
+ *   core.sql(dialect, method, ...) -> {statements}: what a method of the
+ *     connection would send, without a server (golden tests of the seekdb
+ *     dialect). The arguments are the method's, after the connection.
  */
+#include <string.h>
+
 #include "seekdb.h"
+
+static int core_sql(lua_State *L) {
+  static const luaL_Reg dry[] = {
+    {"create_collection", coll_create_sql},
+    {"upsert", upsert_sql}, {"add", add_sql}, {"update", update_sql},
+    {"delete", delete_sql}, {"get", read_get_sql}, {"count", read_count_sql},
+    {"query", query_sql},
+    {NULL, NULL}};
+  const char *method = luaL_checkstring(L, 2);
+  for (int i = 0; dry[i].name; i++)
+    if (strcmp(dry[i].name, method) == 0) {
+      lua_remove(L, 2);
+      lua_pushnil(L); /* where the connection would be */
+      lua_insert(L, 2);
+      return dry[i].func(L);
+    }
+  return luaL_argerror(L, 2, lua_pushfstring(L, "no method '%s'", method));
+}
 
 int luaopen_seekdb_core(lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"connect", conn_open},
     {"embedding_dimension", embed_probe},
-    {"sql_create", coll_sql_create},
-    {"sql_upsert", upsert_sql},
+    {"sql", core_sql},
     {NULL, NULL}};
   /* Once per process, before any thread makes a connection; never ended from
    * a __gc, since other states may still use the library. */
@@ -22,7 +42,7 @@ int luaopen_seekdb_core(lua_State *L) {
   luaL_newlib(L, funcs);
   pushnull(L);
   lua_setfield(L, -2, "null");
-  lua_pushliteral(L, "0.1.0");
+  lua_pushliteral(L, "0.2.0");
   lua_setfield(L, -2, "_VERSION");
   return 1;
 }

@@ -134,37 +134,47 @@ static int attach(jenc *j, cJSON *parent, const char *key, cJSON *item) {
   return 1;
 }
 
-typedef struct jkey {
-  const char *s;
-  size_t len;
-} jkey;
-
 static int key_cmp(const void *a, const void *b) {
   const jkey *x = a, *y = b;
   int c = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
   return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
-/* Keys in byte order, so that the same table always gives the same text
- * (Lua's iteration order changes from one process to the next). */
-static int encode_object(lua_State *L, int idx, jenc *j, int depth, cJSON *node) {
-  size_t mark = j->pathlen, n = 0, i;
+/* The string keys of the table at idx in byte order, in a userdata pushed on
+ * the stack (owned by Lua, so nothing leaks if the caller raises). Their
+ * strings stay alive as keys of the table. -1 if a key is not a string. */
+long keys_sorted(lua_State *L, int idx, jkey **out) {
+  size_t n = 0;
   jkey *keys;
+  idx = lua_absindex(L, idx);
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
     n++;
   }
-  /* owned by Lua, so nothing leaks if something below raises */
   keys = lua_newuserdatauv(L, (n ? n : 1) * sizeof *keys, 0);
   n = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
-    keys[n].s = lua_tolstring(L, -1, &keys[n].len); /* a string: table_kind checked */
+    if (lua_type(L, -1) != LUA_TSTRING) {
+      lua_pop(L, 1);
+      return -1;
+    }
+    keys[n].s = lua_tolstring(L, -1, &keys[n].len);
     n++;
   }
   qsort(keys, n, sizeof *keys, key_cmp);
+  *out = keys;
+  return (long)n;
+}
+
+/* Keys in byte order, so that the same table always gives the same text
+ * (Lua's iteration order changes from one process to the next). */
+static int encode_object(lua_State *L, int idx, jenc *j, int depth, cJSON *node) {
+  size_t mark = j->pathlen, i, n;
+  jkey *keys;
+  n = (size_t)keys_sorted(L, idx, &keys); /* table_kind checked: all strings */
   for (i = 0; i < n; i++) {
     int ok;
     path_push_key(j, keys[i].s, keys[i].len);
@@ -244,16 +254,13 @@ static int encode_value(lua_State *L, int idx, jenc *j, int depth, cJSON *parent
   return jfail_type(j, num);
 }
 
-/* Appends the JSON text of the metadata table at idx to out. 0 with j->err
- * set when it cannot be encoded. The caller has set j->path; j->root is the
- * caller's to free if this raises (only a Lua memory error can). */
-int meta_encode(lua_State *L, int idx, jenc *j, sbuf *out) {
+/* Appends the JSON text of any encodable value at idx to out (filters use it
+ * for their operands). 0 with j->err set when it cannot be encoded. */
+int json_encode(lua_State *L, int idx, jenc *j, sbuf *out) {
   char *text;
   int ok;
   idx = lua_absindex(L, idx);
   j->root = NULL;
-  if (lua_type(L, idx) != LUA_TTABLE || table_kind(L, idx) != 'o')
-    return jfail_type(j, "must be a table with string keys (or seekdb.null)");
   ok = encode_value(L, idx, j, 0, NULL, NULL);
   if (ok) {
     text = cJSON_PrintUnformatted(j->root);
@@ -264,6 +271,17 @@ int meta_encode(lua_State *L, int idx, jenc *j, sbuf *out) {
   cJSON_Delete(j->root);
   j->root = NULL;
   return ok;
+}
+
+/* Appends the JSON text of the metadata table at idx to out. 0 with j->err
+ * set when it cannot be encoded. The caller has set j->path; j->root is the
+ * caller's to free if this raises (only a Lua memory error can). */
+int meta_encode(lua_State *L, int idx, jenc *j, sbuf *out) {
+  idx = lua_absindex(L, idx);
+  j->root = NULL;
+  if (lua_type(L, idx) != LUA_TTABLE || table_kind(L, idx) != 'o')
+    return jfail_type(j, "must be a table with string keys (or seekdb.null)");
+  return json_encode(L, idx, j, out);
 }
 
 /* ---- decoding ------------------------------------------------------------ */

@@ -36,6 +36,12 @@ typedef struct jenc {
   int misuse;         /* the error is a wrong type (raised), not a bad value */
 } jenc;
 int meta_encode(lua_State *L, int idx, jenc *j, sbuf *out);
+int json_encode(lua_State *L, int idx, jenc *j, sbuf *out);
 int json_push(lua_State *L, const char *s, size_t len);
+typedef struct jkey {
+  const char *s;
+  size_t len;
+} jkey;
+long keys_sorted(lua_State *L, int idx, jkey **out);
 
 #endif

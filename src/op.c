@@ -8,6 +8,7 @@
  *   - op_fail (runtime failure):        nil, errmsg[, errno, sqlstate]
  *   - op_argerror or any other error:   raised again (misuse of the API)
  */
+#include <ctype.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -42,6 +43,8 @@ static void op_release(op_t *op) {
     op->in_txn = 0;
   }
   sb_free(&op->sql);
+  sb_free(&op->cond);
+  sb_free(&op->scratch);
   if (op->release && op->state) op->release(op->state);
   op->state = NULL;
   if (op->conn) op->conn->busy = 0;
@@ -80,6 +83,40 @@ int op_call(lua_State *L, const char *fname, lua_CFunction body) {
   op_t op;
   op_init(&op, conn_check(L, 1), fname, 0);
   return op_run(L, &op, body);
+}
+
+/* The same body as a dry run, for golden tests: core.sql(dialect, method,
+ * ...) calls this with the dialect at 1 and the method's arguments after it,
+ * where the connection's method has them. */
+int op_dry(lua_State *L, const char *fname, lua_CFunction body) {
+  op_t op;
+  op_init(&op, NULL, fname, dialect_from_name(L, 1));
+  lua_remove(L, 1);
+  return op_run(L, &op, body);
+}
+
+/* How long one statement may be: the packet less a margin for its header. */
+size_t op_statement_limit(op_t *op) {
+  return op->max_packet > 4096 ? op->max_packet - 1024 : op->max_packet / 2;
+}
+
+/* Refuses fields of an options table that the method does not know (a typo
+ * like `metadata` for `metadatas` would otherwise be silently ignored). */
+void op_check_fields(lua_State *L, op_t *op, int idx, const char *const fields[]) {
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+    int f = 0;
+    while (k && fields[f] && strcmp(k, fields[f]) != 0) f++;
+    if (!k || !fields[f]) {
+      lua_pushliteral(L, "");
+      for (f = 0; fields[f]; f++) lua_pushfstring(L, "%s%s", f ? ", " : "", fields[f]);
+      lua_concat(L, f + 1);
+      op_argerror(L, op, 1, "unknown field '%s': %s takes %s", k ? k : luaL_typename(L, -3), op->fname,
+                  lua_tostring(L, -1));
+    }
+    lua_pop(L, 1);
+  }
 }
 
 int op_fail(lua_State *L, op_t *op, const char *fmt, ...) {
@@ -129,9 +166,12 @@ void op_exec_buf(lua_State *L, op_t *op) {
   op->sql.len = 0;
 }
 
+/* Runs the statement and keeps its result in op->res; a dry run collects the
+ * statement and has no result (callers read nothing then). */
 MYSQL_RES *op_query_buf(lua_State *L, op_t *op) {
   op_free_result(op);
   op_exec_buf(L, op);
+  if (!op->conn) return NULL;
   op->res = mysql_store_result(op->conn->my);
   if (!op->res && mysql_field_count(op->conn->my)) op_sqlfail(L, op);
   return op->res;
@@ -168,7 +208,24 @@ const char *valid_collection_name(const char *name, size_t len) {
   return NULL;
 }
 
-/* Validates the collection name at idx and writes its table name. */
+/* The table of a collection, as create/describe gave it to the Lua layer:
+ * c$v1$<name> (pyseekdb's first layout) or c$v2$<32 hex digits> (a collection
+ * listed in sdk_collections). Anything else is refused before any SQL. */
+void op_table(lua_State *L, op_t *op, int idx, char out[TABLE_NAME_SIZE]) {
+  size_t len, i;
+  const char *t = NULL;
+  int ok = 0;
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    t = lua_tolstring(L, idx, &len);
+    if (len > 5 && memcmp(t, "c$v1$", 5) == 0) ok = valid_collection_name(t + 5, len - 5) == NULL;
+    else if (len == 37 && memcmp(t, "c$v2$", 5) == 0)
+      for (ok = 1, i = 5; i < len; i++) ok &= isxdigit((unsigned char)t[i]) != 0;
+  }
+  if (!ok) op_argerror(L, op, 1, "not a collection's table (use the collection's methods)");
+  memcpy(out, t, len + 1);
+}
+
+/* Validates the collection name at idx and writes its v1 table name. */
 void op_table_name(lua_State *L, op_t *op, int idx, char out[TABLE_NAME_SIZE]) {
   size_t len;
   const char *name, *why;

@@ -42,6 +42,8 @@ typedef struct op {
   int in_txn;               /* roll back on failure */
   int dry_idx;              /* dry run: stack index of the table of statements */
   sbuf sql;                 /* the statement being built */
+  sbuf cond;                /* a filter's condition, built once for many statements */
+  sbuf scratch;             /* small temporary text (an operand before quoting) */
   MYSQL_RES *res;           /* the result being read */
   void *state;              /* call-specific resources ... */
   void (*release)(void *);  /* ... and how to free them */
@@ -52,6 +54,9 @@ conn_t *conn_check(lua_State *L, int idx);
 void op_init(op_t *op, conn_t *c, const char *fname, int dialect);
 int op_run(lua_State *L, op_t *op, lua_CFunction body);
 int op_call(lua_State *L, const char *fname, lua_CFunction body);
+int op_dry(lua_State *L, const char *fname, lua_CFunction body);
+size_t op_statement_limit(op_t *op);
+void op_check_fields(lua_State *L, op_t *op, int idx, const char *const fields[]);
 op_t *op_get(lua_State *L);
 int op_fail(lua_State *L, op_t *op, const char *fmt, ...);
 int op_argerror(lua_State *L, op_t *op, int arg, const char *fmt, ...);
@@ -63,6 +68,7 @@ void op_free_result(op_t *op);
 void op_begin(lua_State *L, op_t *op);
 void op_commit(lua_State *L, op_t *op);
 void op_table_name(lua_State *L, op_t *op, int idx, char out[TABLE_NAME_SIZE]);
+void op_table(lua_State *L, op_t *op, int idx, char out[TABLE_NAME_SIZE]);
 void op_dry_begin(lua_State *L, op_t *op);
 int op_dry_result(lua_State *L, op_t *op);
 unsigned int op_try_buf(lua_State *L, op_t *op);
@@ -82,22 +88,51 @@ int coll_describe(lua_State *L);
 int coll_list(lua_State *L);
 int coll_has(lua_State *L);
 int coll_delete(lua_State *L);
-int coll_sql_create(lua_State *L);
+int coll_create_sql(lua_State *L);
+
+/* filter.c */
+int filter_build(lua_State *L, op_t *op, int arg, int where, int where_document);
+
+/* delete.c */
+int delete_run(lua_State *L);
+int delete_sql(lua_State *L);
+
+/* query.c */
+int query_run(lua_State *L);
+int query_sql(lua_State *L);
 
 /* upsert.c */
 int upsert_run(lua_State *L);
+int add_run(lua_State *L);
+int update_run(lua_State *L);
 int upsert_sql(lua_State *L);
+int add_sql(lua_State *L);
+int update_sql(lua_State *L);
 
 /* embed.c */
 int embed_call(lua_State *L, int fn, int docs, lua_Integer first, int dim, float *out);
 int embed_probe(lua_State *L);
 
-/* query.c */
+/* sql.c */
 int conn_query(lua_State *L);
+unsigned long long op_affected(op_t *op);
 
 /* read.c */
+enum { INC_DOC = 1, INC_META = 2, INC_EMB = 4, INC_DIST = 8 };
+int include_parse(lua_State *L, op_t *op, int args, int def, int allowed);
+lua_Integer opt_count(lua_State *L, op_t *op, int args, const char *key, lua_Integer def);
+void rows_new(lua_State *L, int inc);
+void rows_push(lua_State *L, op_t *op, int out, MYSQL_ROW row, unsigned long *len, int inc, int dim,
+               lua_Integer k);
+void select_head(op_t *op, int inc);
+void select_from(op_t *op, const char *table);
+void add_cond(op_t *op, int has_cond, int first);
+void ids_list(lua_State *L, op_t *op, int idx);
+void add_id_list(lua_State *L, op_t *op, int list, lua_Integer *next, size_t reserve);
 int read_get(lua_State *L);
+int read_get_sql(lua_State *L);
 int read_count(lua_State *L);
+int read_count_sql(lua_State *L);
 
 /* The light userdata NULL, same value as lua-cjson's cjson.null. */
 #define pushnull(L) lua_pushlightuserdata((L), NULL)

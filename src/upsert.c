@@ -1,4 +1,4 @@
-/* collection:upsert: Lua tables -> batched, atomic INSERT ... ON DUPLICATE KEY UPDATE.
+/* collection:upsert, add and update: Lua tables -> batched, atomic INSERTs.
  *
  * pyseekdb's semantics (one id or a list; an existing id is updated in the
  * given fields only, a new one is inserted; documents without embeddings go
@@ -10,6 +10,9 @@
  *      chunks, and what it returns is checked;
  *   3. write:   in one transaction, as few multi-row statements as the
  *      server's max_allowed_packet allows. Any failure rolls back (op_run).
+ * add is the same with a plain INSERT (an id that exists, or comes twice, is
+ * an error); update first finds which ids exist (locked, FOR UPDATE), writes
+ * only those, and returns the others.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,19 +22,23 @@
 #include "seekdb.h"
 
 enum { COL_DOC = 1, COL_EMB = 2, COL_META = 4 };
+enum { MODE_UPSERT, MODE_ADD, MODE_UPDATE };
 
-/* Stack slots of the body: the method's arguments, then the fields of args. */
-enum { A_NAME = 2, A_DIM = 3, A_ARGS = 4, A_EF = 5, A_CHUNK = 6,
-       F_IDS = 7, F_EMB, F_DOC, F_META, F_LAST = F_META };
+/* Stack slots of the body: the method's arguments, then the fields of args,
+ * then the ids seen so far (add) and the ids found on the server. */
+enum { A_TABLE = 2, A_DIM = 3, A_ARGS = 4, A_EF = 5, A_CHUNK = 6,
+       F_IDS = 7, F_EMB, F_DOC, F_META, F_LAST = F_META, S_SEEN, S_FOUND };
 
 typedef struct item {
   const char *id, *doc; /* point into strings held by the args table; doc NULL: SQL NULL */
   size_t idlen, doclen;
   size_t meta_off, meta_len;
   unsigned char meta_null, vec_null;
+  unsigned char skip; /* update: the id is not in the collection */
 } item_t;
 
 typedef struct batch {
+  int mode;
   lua_Integer n;
   int dim;
   int cols;           /* the columns the call sets */
@@ -132,6 +139,16 @@ static void collect_id(lua_State *L, op_t *op, batch_t *b, lua_Integer i) {
   if (it->idlen > max)
     op_fail(L, op, "%s is %I bytes long; a %s collection takes ids of at most %I bytes",
             label(lb, b, F_IDS, i), (lua_Integer)it->idlen, dialect_name(op->dialect), (lua_Integer)max);
+  if (b->mode == MODE_ADD) {
+    lua_pushlstring(L, it->id, it->idlen);
+    if (lua_rawget(L, S_SEEN) != LUA_TNIL)
+      op_fail(L, op, "%s ('%s') is the same id as ids[%I]: add inserts each id once",
+              label(lb, b, F_IDS, i), it->id, lua_tointeger(L, -1));
+    lua_pop(L, 1);
+    lua_pushlstring(L, it->id, it->idlen);
+    lua_pushinteger(L, i + 1);
+    lua_rawset(L, S_SEEN);
+  }
 }
 
 static void collect_doc(lua_State *L, op_t *op, batch_t *b, lua_Integer i) {
@@ -220,6 +237,8 @@ static void collect(lua_State *L, op_t *op, batch_t *b) {
   if ((b->cols & COL_EMB) && !b->vecs && !(b->vecs = malloc((size_t)b->n * b->dim * sizeof(float))))
     op_fail(L, op, "not enough memory for %I vectors", b->n);
   b->meta.len = 0;
+  lua_newtable(L);
+  lua_replace(L, S_SEEN);
   luaL_checkstack(L, 8, "upsert");
   for (i = 0; i < b->n; i++) {
     collect_id(L, op, b, i);
@@ -228,7 +247,9 @@ static void collect(lua_State *L, op_t *op, batch_t *b) {
     if (b->cols & COL_META) collect_meta(L, op, b, i);
   }
   if (!b->cols)
-    op_fail(L, op, "nothing to upsert: pass embeddings, documents or metadatas with the ids");
+    op_fail(L, op, "nothing to %s: pass embeddings, documents or metadatas with the ids", op->fname);
+  if (b->mode == MODE_ADD && !(b->cols & (COL_EMB | COL_DOC)))
+    op_fail(L, op, "add needs embeddings, or documents and an embedding function");
 }
 
 /* ---- 2. embedding -------------------------------------------------------------- */
@@ -305,17 +326,18 @@ static void add_tail(sbuf *s, int cols) {
 #define TAIL_MAX 128
 #define PACKET_MARGIN 1024
 
-/* MariaDB refuses an INSERT that leaves the NOT NULL embedding out, even when
- * ON DUPLICATE KEY UPDATE would make it an update. So an upsert without
- * vectors there may only touch rows that exist: find them, locked, first. */
-static void require_existing(lua_State *L, op_t *op, batch_t *b, const char *table, size_t limit) {
-  label_t lb;
+/* Which ids are in the collection: SELECT ... FOR UPDATE in packet-sized
+ * chunks, so they stay as they are until the transaction ends. Marks the
+ * others `skip`; 0 when every id exists. A dry run assumes they all do. */
+static int find_existing(lua_State *L, op_t *op, batch_t *b, const char *table) {
   sbuf *s = &op->sql;
+  size_t limit = op_statement_limit(op);
   lua_Integer i = 0, k;
   MYSQL_ROW row;
-  int found;
+  int missing = 0;
   lua_createtable(L, 0, (int)(b->n < 1024 ? b->n : 1024));
-  found = lua_gettop(L);
+  lua_replace(L, S_FOUND);
+  if (!op->conn) return 0;
   while (i < b->n) {
     sb_adds(s, "SELECT _id FROM ");
     sb_addident(s, table);
@@ -330,80 +352,125 @@ static void require_existing(lua_State *L, op_t *op, batch_t *b, const char *tab
       unsigned long *len = mysql_fetch_lengths(op->res);
       lua_pushlstring(L, row[0], len[0]);
       lua_pushboolean(L, 1);
-      lua_rawset(L, found);
+      lua_rawset(L, S_FOUND);
     }
     op_free_result(op);
   }
   for (i = 0; i < b->n; i++) {
     lua_pushlstring(L, b->items[i].id, b->items[i].idlen);
-    if (lua_rawget(L, found) == LUA_TNIL)
+    b->items[i].skip = lua_rawget(L, S_FOUND) == LUA_TNIL;
+    missing |= b->items[i].skip;
+    lua_pop(L, 1);
+  }
+  return missing;
+}
+
+/* MariaDB refuses an INSERT that leaves the NOT NULL embedding out, even when
+ * ON DUPLICATE KEY UPDATE would make it an update. So an upsert without
+ * vectors there may only touch rows that exist. */
+static void require_existing(lua_State *L, op_t *op, batch_t *b) {
+  label_t lb;
+  for (lua_Integer i = 0; i < b->n; i++)
+    if (b->items[i].skip)
       op_fail(L, op, "%s ('%s') is not in the collection, and a new row of a MariaDB collection "
                      "needs an embedding: pass embeddings or documents for it",
               label(lb, b, F_IDS, i), b->items[i].id);
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
 }
 
+/* update's result: {updated = n, missing = {ids not in the collection}},
+ * each id counted once however often the call names it. */
+static void push_update_result(lua_State *L, batch_t *b) {
+  lua_Integer i, updated = 0, m = 0;
+  int seen, missing;
+  lua_newtable(L);
+  seen = lua_gettop(L);
+  lua_createtable(L, 0, 2);
+  lua_newtable(L);
+  missing = lua_gettop(L);
+  for (i = 0; i < b->n; i++) {
+    lua_pushlstring(L, b->items[i].id, b->items[i].idlen);
+    if (lua_rawget(L, seen) == LUA_TNIL) {
+      lua_pushlstring(L, b->items[i].id, b->items[i].idlen);
+      lua_pushboolean(L, 1);
+      lua_rawset(L, seen);
+      if (b->items[i].skip) {
+        lua_pushlstring(L, b->items[i].id, b->items[i].idlen);
+        lua_rawseti(L, missing, ++m);
+      } else updated++;
+    }
+    lua_pop(L, 1);
+  }
+  lua_setfield(L, -2, "missing");
+  lua_pushinteger(L, updated);
+  lua_setfield(L, -2, "updated");
+  lua_remove(L, seen);
+}
+
+#define ER_DUP_ENTRY 1062
+
 static void write_rows(lua_State *L, op_t *op, batch_t *b, const char *table) {
-  label_t lb;
   sbuf *s = &op->sql;
-  size_t limit = op->max_packet > 2 * PACKET_MARGIN ? op->max_packet - PACKET_MARGIN : op->max_packet / 2;
-  int cols = b->cols;
+  size_t limit = op_statement_limit(op);
+  int cols = b->cols, no_vectors = op->dialect == DIALECT_MARIADB && !(b->cols & COL_EMB);
   lua_Integer i = 0;
+  label_t lb;
   op_begin(L, op);
-  if (op->dialect == DIALECT_MARIADB && !(b->cols & COL_EMB)) {
-    if (op->conn) require_existing(L, op, b, table, limit);
-    /* Every row exists and is locked, so the INSERT half never happens; the
-     * column is listed (with a zero vector) only to satisfy NOT NULL. */
+  if (b->mode == MODE_UPDATE || (b->mode == MODE_UPSERT && no_vectors)) {
+    int missing = find_existing(L, op, b, table);
+    if (missing && b->mode == MODE_UPSERT) require_existing(L, op, b);
+  }
+  if (no_vectors) {
+    /* Every row written exists and is locked, so the INSERT half never
+     * happens; the column is listed (with a zero vector) only to satisfy
+     * NOT NULL. */
     if (!(b->zero = calloc((size_t)b->dim, sizeof(float)))) op_fail(L, op, "not enough memory");
     cols |= COL_EMB;
   }
   while (i < b->n) {
-    lua_Integer first = i;
+    lua_Integer rows = 0;
+    unsigned int err;
     add_head(s, table, cols);
     for (; i < b->n; i++) {
       size_t mark = s->len;
-      if (i > first) sb_addc(s, ',');
+      if (b->items[i].skip) continue;
+      if (rows > 0) sb_addc(s, ',');
       add_row(op, b, i, cols);
       if (s->len + TAIL_MAX > limit) {
-        if (i == first)
+        if (rows == 0)
           op_fail(L, op, "%s: its row is %I bytes of SQL, more than the server's max_allowed_packet "
                          "(%I) allows", label(lb, b, F_IDS, i), (lua_Integer)(s->len - mark),
                   (lua_Integer)op->max_packet);
         sb_truncate(s, mark);
         break;
       }
+      rows++;
     }
-    add_tail(s, b->cols);
-    op_exec_buf(L, op);
+    if (rows == 0) { /* only ids that update skips were left */
+      s->len = 0;
+      break;
+    }
+    if (b->mode != MODE_ADD) add_tail(s, b->cols);
+    err = op_try_buf(L, op);
+    if (err == ER_DUP_ENTRY && b->mode == MODE_ADD)
+      op_sqlfail_as(L, op, "an id is already in the collection (add never overwrites: use upsert "
+                           "or update): %s", mysql_error(op->conn->my));
+    if (err) op_sqlfail(L, op);
   }
   op_commit(L, op);
 }
 
-/* ---- the method -------------------------------------------------------------------- */
+/* ---- the methods ------------------------------------------------------------------- */
 
-static void check_args_keys(lua_State *L, op_t *op) {
-  lua_pushnil(L);
-  while (lua_next(L, A_ARGS)) {
-    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-    int known = 0;
-    for (int f = 0; k && f < 4; f++) known |= strcmp(k, field_names[f]) == 0;
-    if (!known)
-      op_argerror(L, op, 1, "unknown field '%s': upsert takes ids, embeddings, documents and metadatas",
-                  k ? k : luaL_typename(L, -2));
-    lua_pop(L, 1);
-  }
-}
+static const char *const write_fields[] = {"ids", "embeddings", "documents", "metadatas", NULL};
 
-static int upsert_body(lua_State *L) {
+static int write_body(lua_State *L) {
   op_t *op = op_get(L);
   batch_t *b = op->state;
   char table[TABLE_NAME_SIZE];
   lua_Integer dim, chunk;
   int isint;
   lua_settop(L, A_CHUNK);
-  op_table_name(L, op, A_NAME, table);
+  op_table(L, op, A_TABLE, table);
   dim = lua_tointegerx(L, A_DIM, &isint);
   if (!isint || dim < 1 || dim > 4096) op_argerror(L, op, 1, "bad collection dimension");
   b->dim = (int)dim;
@@ -411,8 +478,10 @@ static int upsert_body(lua_State *L) {
   if (chunk < 1) op_argerror(L, op, 1, "embedding_chunk_size must be at least 1");
   if (lua_type(L, A_ARGS) != LUA_TTABLE)
     op_argerror(L, op, 1, "table expected, got %s", luaL_typename(L, A_ARGS));
-  check_args_keys(L, op);
+  op_check_fields(L, op, A_ARGS, write_fields);
   for (int f = 0; f < 4; f++) lua_getfield(L, A_ARGS, field_names[f]); /* F_IDS .. F_META */
+  lua_pushnil(L); /* S_SEEN */
+  lua_pushnil(L); /* S_FOUND */
   op_dry_begin(L, op);
 
   collect(L, op, b);
@@ -422,34 +491,34 @@ static int upsert_body(lua_State *L) {
     b->cols |= COL_EMB;
   }
   write_rows(L, op, b, table);
+  if (b->mode == MODE_UPDATE) push_update_result(L, b);
   if (!op->conn) return op_dry_result(L, op);
-  lua_pushboolean(L, 1);
+  if (b->mode != MODE_UPDATE) lua_pushboolean(L, 1);
   return 1;
 }
 
-/* conn:upsert(name, dimension, args, embedding_function, chunk_size) -> true | nil, err... */
-int upsert_run(lua_State *L) {
+/* conn:upsert|add|update(table, dimension, args, embedding_function, chunk_size);
+ * core.sql(dialect, "upsert"|..., nil, table, ...) runs the same without a server. */
+static int write_run(lua_State *L, int mode, const char *fname, int dry) {
   op_t op;
   batch_t b;
   memset(&b, 0, sizeof b);
-  op_init(&op, conn_check(L, 1), "upsert", 0);
+  b.mode = mode;
+  if (dry) { /* core.sql(dialect, nil, table, dim, args, ef, chunk, max_packet) */
+    op_init(&op, NULL, fname, dialect_from_name(L, 1));
+    lua_remove(L, 1);
+    if (lua_gettop(L) >= 7) op.max_packet = (unsigned long)luaL_checkinteger(L, 7);
+    lua_settop(L, 6);
+  } else
+    op_init(&op, conn_check(L, 1), fname, 0);
   op.state = &b;
   op.release = batch_release;
-  return op_run(L, &op, upsert_body);
+  return op_run(L, &op, write_body);
 }
 
-/* core.sql_upsert(dialect, name, dimension, args, embedding_function, chunk_size, max_packet)
- * -> {statements}: the statements an upsert sends, without a server (golden tests). */
-int upsert_sql(lua_State *L) {
-  op_t op;
-  batch_t b;
-  int dialect = dialect_from_name(L, 1);
-  lua_Integer max_packet = luaL_optinteger(L, 7, 16 << 20);
-  lua_settop(L, 6);
-  memset(&b, 0, sizeof b);
-  op_init(&op, NULL, "upsert", dialect);
-  op.max_packet = (unsigned long)max_packet;
-  op.state = &b;
-  op.release = batch_release;
-  return op_run(L, &op, upsert_body);
-}
+int upsert_run(lua_State *L) { return write_run(L, MODE_UPSERT, "upsert", 0); }
+int add_run(lua_State *L) { return write_run(L, MODE_ADD, "add", 0); }
+int update_run(lua_State *L) { return write_run(L, MODE_UPDATE, "update", 0); }
+int upsert_sql(lua_State *L) { return write_run(L, MODE_UPSERT, "upsert", 1); }
+int add_sql(lua_State *L) { return write_run(L, MODE_ADD, "add", 1); }
+int update_sql(lua_State *L) { return write_run(L, MODE_UPDATE, "update", 1); }
