@@ -41,7 +41,7 @@ describe("seekdb dialect SQL", function()
     assert.are.same({
       "CREATE TABLE `c$v1$books` (_id VARBINARY(254) PRIMARY KEY NOT NULL, document LONGTEXT, "
       .. "embedding VECTOR(3) NOT NULL, metadata JSON, FULLTEXT INDEX idx_fts (document), "
-      .. "VECTOR INDEX idx_vec (embedding) DISTANCE=euclidean) DEFAULT CHARSET=utf8mb4",
+      .. "VECTOR INDEX idx_vec (embedding) M=16 DISTANCE=euclidean) DEFAULT CHARSET=utf8mb4",
     }, core.sql("mariadb", "create_collection", "books", 3, "l2", 1))
   end)
 

@@ -33,11 +33,13 @@ static void ddl_create(sbuf *b, int dialect, const char *table, lua_Integer dim,
     sb_adds(b, ", type=hnsw, lib=vsag)) ORGANIZATION = HEAP");
   } else {
     /* MariaDB: a vector index needs a NOT NULL column and a key of at most
-     * 256 bytes (VARBINARY(254) is the largest that fits). */
+     * 256 bytes (VARBINARY(254) is the largest that fits). M=16 is pyseekdb's
+     * HNSW default; MariaDB's own (6) loses recall: 0.53 against 0.97 on
+     * 5,000 random 64-dimension vectors. */
     sb_adds(b, " (_id VARBINARY(254) PRIMARY KEY NOT NULL, document LONGTEXT, embedding VECTOR(");
     sb_addint(b, dim);
     sb_adds(b, ") NOT NULL, metadata JSON, FULLTEXT INDEX idx_fts (document), "
-               "VECTOR INDEX idx_vec (embedding) DISTANCE=");
+               "VECTOR INDEX idx_vec (embedding) M=16 DISTANCE=");
     sb_adds(b, dist == DIST_L2 ? "euclidean" : "cosine");
     sb_adds(b, ") DEFAULT CHARSET=utf8mb4");
   }

@@ -177,6 +177,9 @@ int conn_open(lua_State *L) {
     goto cleanup;
   }
   if (max_packet && max_packet < c->max_packet) c->max_packet = max_packet;
+  /* pyseekdb's HNSW default ef_search; MariaDB's 20 misses neighbours.
+   * Best effort: a server without the variable searches as it does. */
+  if (c->dialect == DIALECT_MARIADB) mysql_query(c->my, "SET SESSION mhnsw_ef_search = 64");
   if (socket)
     snprintf(c->where, sizeof c->where, "%s@localhost/%s via %s", user ? user : "",
              database ? database : "", socket);

@@ -122,7 +122,10 @@ static void add_json_array(fctx *f, int idx, int is_list) {
     int ok;
     if (is_list) lua_rawgeti(L, idx, i);
     else lua_pushvalue(L, idx);
-    if (!is_scalar(L, -1)) ffail(f, "[%I] must be a string, number, boolean or seekdb.null", i);
+    if (!is_scalar(L, -1)) {
+      path_push(f, "[%lld]", NULL, i);
+      ffail(f, "must be a string, number, boolean or seekdb.null");
+    }
     if (i > 1) sb_addc(f->tmp, ',');
     ok = json_encode(L, -1, &j, f->tmp);
     lua_pop(L, 1);

@@ -145,7 +145,7 @@ static int query_body(lua_State *L) {
     sb_adds(&op->sql, " LIMIT ");
     sb_addint(&op->sql, n_results);
     op_query_buf(L, op);
-    rows_new(L, inc);
+    rows_new(L, inc | INC_DIST); /* the distance column is always there */
     inner = lua_gettop(L);
     while (op->res && (row = mysql_fetch_row(op->res)) != NULL)
       rows_push(L, op, inner, row, mysql_fetch_lengths(op->res), inc | INC_DIST, dim, ++k);
