@@ -108,3 +108,74 @@ describe("get", function()
     assert.are.equal(20, col:count())
   end)
 end)
+
+describe("vectors from the server", function()
+  local core = require "seekdb.core"
+  it("decode from MariaDB's float32 bytes and seekdb's text", function()
+    assert.are.same({ 1, -2, 0.5 }, core.decode_vector(string.pack("<fff", 1, -2, 0.5), 3))
+    assert.are.same({ 1, -2, 0.5 }, core.decode_vector("[1,-2,0.5]", 3))
+    assert.are.same({ 1, 2 }, core.decode_vector("[ 1 , 2 ]", 2))
+    assert.are.same({ helper.f32(1.5e-3), 2 }, core.decode_vector("[1.5e-3,2]", 2))
+    assert.is_nil(core.decode_vector("[1,2]", 3))
+    assert.is_nil(core.decode_vector("[1,,2]", 2))
+    assert.is_nil(core.decode_vector("[1,2", 2))
+    assert.is_nil(core.decode_vector("abc", 2))
+    assert.is_nil(core.decode_vector(string.pack("<ff", 1, 2), 3))
+  end)
+end)
+
+describe("include", function()
+  local client, col
+  setup(function()
+    client = helper.fresh()
+    col = assert(client:create_collection { name = "inc", dimension = 2 })
+    assert(col:upsert { ids = { "a", "b" }, embeddings = { { 1, 0 }, { 0, 1 } }, documents = { "A", "B" },
+      metadatas = { { n = 1 }, { n = 2 } } })
+  end)
+  teardown(function() helper.drop(client) end)
+
+  local function subsets(names)
+    local out = { {} }
+    for _, n in ipairs(names) do
+      for i = 1, #out do
+        local s = { table.unpack(out[i]) }
+        s[#s + 1] = n
+        out[#out + 1] = s
+      end
+    end
+    return out
+  end
+
+  it("gives get exactly the fields asked for, in every combination", function()
+    for _, inc in ipairs(subsets { "documents", "metadatas", "embeddings" }) do
+      local r = assert(col:get { ids = { "b", "a" }, include = inc })
+      local keys = { "ids" }
+      for _, k in ipairs(inc) do keys[#keys + 1] = k end
+      local got = {}
+      for k in pairs(r) do got[#got + 1] = k end
+      table.sort(keys)
+      table.sort(got)
+      assert.are.same(keys, got)
+      assert.are.same({ "b", "a" }, r.ids)
+      if r.documents then assert.are.same({ "B", "A" }, r.documents) end
+      if r.metadatas then assert.are.same({ { n = 2 }, { n = 1 } }, r.metadatas) end
+      if r.embeddings then assert.are.same({ { 0, 1 }, { 1, 0 } }, r.embeddings) end
+    end
+  end)
+
+  it("gives query exactly the fields asked for, in every combination", function()
+    for _, inc in ipairs(subsets { "documents", "metadatas", "embeddings", "distances" }) do
+      local r = assert(col:query { query_embeddings = { 1, 0 }, n_results = 2, include = inc })
+      local keys = { "ids" }
+      for _, k in ipairs(inc) do keys[#keys + 1] = k end
+      local got = {}
+      for k in pairs(r) do got[#got + 1] = k end
+      table.sort(keys)
+      table.sort(got)
+      assert.are.same(keys, got)
+      assert.are.same({ { "a", "b" } }, r.ids)
+      if r.documents then assert.are.same({ { "A", "B" } }, r.documents) end
+      if r.distances then assert.are.equal(0, r.distances[1][1]) end
+    end
+  end)
+end)

@@ -3,12 +3,14 @@
  *   core.connect(opts)          -> connection | nil, errmsg, errno, sqlstate
  *   core.null                   -> light userdata NULL (equals cjson.null)
  *   core.embedding_dimension(f) -> dimension | nil, errmsg
+ *   core.decode_vector(data, dim) -> {numbers} | nil
  *   core.sql(dialect, method, ...) -> {statements}: what a method of the
  *     connection would send, without a server (golden tests of the seekdb
  *     dialect). The arguments are the method's, after the connection.
  */
 #include <string.h>
 
+#include "marshal.h"
 #include "seekdb.h"
 
 static int core_sql(lua_State *L) {
@@ -29,11 +31,23 @@ static int core_sql(lua_State *L) {
   return luaL_argerror(L, 2, lua_pushfstring(L, "no method '%s'", method));
 }
 
+/* core.decode_vector(data, dim) -> {numbers} | nil: a vector as a server sends
+ * it, float32 bytes (MariaDB) or text "[1,2]" (seekdb). */
+static int core_decode_vector(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  lua_Integer dim = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, dim >= 1 && dim <= 65536, 2, "dimension out of range");
+  if (!vec_push(L, s, len, (int)dim)) lua_pushnil(L);
+  return 1;
+}
+
 int luaopen_seekdb_core(lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"connect", conn_open},
     {"embedding_dimension", embed_probe},
     {"sql", core_sql},
+    {"decode_vector", core_decode_vector},
     {NULL, NULL}};
   /* Once per process, before any thread makes a connection; never ended from
    * a __gc, since other states may still use the library. */
