@@ -182,7 +182,9 @@ Client.__index = Client
 -- `connect_timeout`, `read_timeout`, `write_timeout` (seconds), `ssl`,
 -- `ssl_verify`, `ssl_ca`, `ssl_capath`, `ssl_cert`, `ssl_key`, `ssl_cipher`,
 -- `dialect` ("auto", "seekdb" or "mariadb"), `max_packet` (bytes per
--- statement, at most the server's max_allowed_packet).
+-- statement, at most the server's max_allowed_packet), `text_protocol`
+-- (true: write with multi-row SQL text even where MariaDB's faster bulk
+-- protocol is available).
 -- @return a client, or `nil, errmsg, errno, sqlstate`
 function seekdb.Client(opts)
   if opts ~= nil and type(opts) ~= "table" then

@@ -131,7 +131,7 @@ int conn_open(lua_State *L) {
   static const char *const dialects[] = {"auto", "seekdb", "mariadb", NULL};
   const char *host, *user, *password, *database, *socket;
   unsigned int port;
-  int forced, known, nret = 1;
+  int forced, known, text_only, nret = 1;
   unsigned long max_packet;
   my_bool no = 0;
   conn_t *c;
@@ -144,6 +144,7 @@ int conn_open(lua_State *L) {
   socket = opt_string(L, "socket");
   port = (unsigned int)opt_integer(L, "port", 0);
   max_packet = (unsigned long)opt_integer(L, "max_packet", 0);
+  text_only = opt_boolean(L, "text_protocol");
   lua_getfield(L, 1, "dialect");
   forced = luaL_checkoption(L, -1, "auto", dialects);
   lua_pop(L, 1);
@@ -177,6 +178,7 @@ int conn_open(lua_State *L) {
     goto cleanup;
   }
   if (max_packet && max_packet < c->max_packet) c->max_packet = max_packet;
+  c->text_only = text_only;
   /* pyseekdb's HNSW default ef_search; MariaDB's 20 misses neighbours.
    * Best effort: a server without the variable searches as it does. */
   if (c->dialect == DIALECT_MARIADB) mysql_query(c->my, "SET SESSION mhnsw_ef_search = 64");

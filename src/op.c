@@ -37,6 +37,8 @@ op_t *op_get(lua_State *L) {
 
 static void op_release(op_t *op) {
   op_free_result(op);
+  if (op->release && op->state) op->release(op->state); /* closes statements before ROLLBACK */
+  op->state = NULL;
   if (op->in_txn && op->conn && op->conn->my) {
     /* Best effort: on a lost connection the server has rolled back already. */
     mysql_query(op->conn->my, "ROLLBACK");
@@ -45,8 +47,6 @@ static void op_release(op_t *op) {
   sb_free(&op->sql);
   sb_free(&op->cond);
   sb_free(&op->scratch);
-  if (op->release && op->state) op->release(op->state);
-  op->state = NULL;
   if (op->conn) op->conn->busy = 0;
 }
 

@@ -23,6 +23,7 @@ typedef struct conn {
   int busy;                 /* a call is running (an embedding callback may re-enter) */
   int dialect;
   unsigned long max_packet; /* the server's max_allowed_packet, or a smaller option */
+  int text_only;            /* option: never MariaDB's bulk protocol (tests, benchmarks) */
   char version[96];
   char where[200];          /* user@host:port/db, for __tostring */
 } conn_t;

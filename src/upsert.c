@@ -14,6 +14,7 @@
  * an error); update first finds which ids exist (locked, FOR UPDATE), writes
  * only those, and returns the others.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,10 +49,26 @@ typedef struct batch {
   float *zero;        /* see write_rows: MariaDB's NOT NULL placeholder */
   sbuf meta;          /* every item's metadata JSON, back to back */
   jenc json;          /* its tree is freed here if encoding is cut short */
+  struct bulk *bulk;  /* MariaDB's bulk protocol, when the server has it */
 } batch_t;
+
+/* Column-wise array binding (MariaDB Connector/C): per column an array of
+ * pointers into the batch's own memory, lengths and NULL indicators. */
+#define BULK_ROWS 1000
+typedef struct bulk {
+  MYSQL_STMT *stmt;
+  MYSQL_BIND bind[4];
+  const void *ptr[4][BULK_ROWS];
+  unsigned long len[4][BULK_ROWS];
+  char ind[4][BULK_ROWS];
+} bulk_t;
 
 static void batch_release(void *p) {
   batch_t *b = p;
+  if (b->bulk) {
+    if (b->bulk->stmt) mysql_stmt_close(b->bulk->stmt);
+    free(b->bulk);
+  }
   free(b->items);
   free(b->vecs);
   free(b->zero);
@@ -312,7 +329,7 @@ static void add_head(sbuf *s, const char *table, int cols) {
   if (cols & COL_DOC) sb_adds(s, ",document");
   if (cols & COL_EMB) sb_adds(s, ",embedding");
   if (cols & COL_META) sb_adds(s, ",metadata");
-  sb_adds(s, ") VALUES ");
+  sb_addc(s, ')');
 }
 
 /* Only the columns the call gives are updated on an existing id. */
@@ -408,12 +425,155 @@ static void push_update_result(lua_State *L, batch_t *b) {
 
 #define ER_DUP_ENTRY 1062
 
-static void write_rows(lua_State *L, op_t *op, batch_t *b, const char *table) {
+static void fail_row_too_big(lua_State *L, op_t *op, batch_t *b, lua_Integer i, size_t bytes) {
+  label_t lb;
+  op_fail(L, op, "%s: its row is %I bytes of SQL, more than the server's max_allowed_packet (%I) "
+                 "allows", label(lb, b, F_IDS, i), (lua_Integer)bytes, (lua_Integer)op->max_packet);
+}
+
+static void check_write_error(lua_State *L, op_t *op, batch_t *b, unsigned int err, const char *msg) {
+  if (err == ER_DUP_ENTRY && b->mode == MODE_ADD)
+    op_sqlfail_as(L, op, "an id is already in the collection (add never overwrites: use upsert "
+                         "or update): %s", msg);
+  if (err) op_sqlfail_as(L, op, "%s", msg);
+}
+
+/* Text: multi-row INSERTs with every value a literal (X'..' for ids and
+ * vectors), as long as the packet allows. */
+static void write_text(lua_State *L, op_t *op, batch_t *b, const char *table, int cols) {
   sbuf *s = &op->sql;
   size_t limit = op_statement_limit(op);
-  int cols = b->cols, no_vectors = op->dialect == DIALECT_MARIADB && !(b->cols & COL_EMB);
   lua_Integer i = 0;
-  label_t lb;
+  while (i < b->n) {
+    lua_Integer rows = 0;
+    unsigned int err;
+    add_head(s, table, cols);
+    sb_adds(s, " VALUES ");
+    for (; i < b->n; i++) {
+      size_t mark = s->len;
+      if (b->items[i].skip) continue;
+      if (rows > 0) sb_addc(s, ',');
+      add_row(op, b, i, cols);
+      if (s->len + TAIL_MAX > limit) {
+        if (rows == 0) fail_row_too_big(L, op, b, i, s->len - mark);
+        sb_truncate(s, mark);
+        break;
+      }
+      rows++;
+    }
+    if (rows == 0) { /* only ids that update skips were left */
+      s->len = 0;
+      break;
+    }
+    if (b->mode != MODE_ADD) add_tail(s, b->cols);
+    err = op_try_buf(L, op);
+    if (err) check_write_error(L, op, b, err, mysql_error(op->conn->my));
+  }
+}
+
+/* MariaDB's bulk protocol (COM_STMT_BULK_EXECUTE) takes many rows of one
+ * prepared statement in a packet, vectors as their float32 bytes straight
+ * from the batch: no hex, no parsing of literals on the server. */
+static int bulk_supported(op_t *op) {
+  unsigned long caps = 0, ext = 0;
+  const uint16_t one = 1;
+  if (!op->conn || op->dialect != DIALECT_MARIADB) return 0;
+  if (*(const unsigned char *)&one != 1) return 0; /* float32 bytes must be little-endian */
+  if (mariadb_get_infov(op->conn->my, MARIADB_CONNECTION_SERVER_CAPABILITIES, &caps) ||
+      mariadb_get_infov(op->conn->my, MARIADB_CONNECTION_EXTENDED_SERVER_CAPABILITIES, &ext))
+    return 0;
+  return !(caps & CLIENT_MYSQL) && (ext & (MARIADB_CLIENT_STMT_BULK_OPERATIONS >> 32));
+}
+
+static void bulk_fail(lua_State *L, op_t *op, batch_t *b) {
+  MYSQL_STMT *st = b->bulk->stmt;
+  op->err_no = mysql_stmt_errno(st);
+  strncpy(op->sqlstate, mysql_stmt_sqlstate(st), sizeof op->sqlstate - 1);
+  if (op->err_no == ER_DUP_ENTRY && b->mode == MODE_ADD)
+    op_fail(L, op, "an id is already in the collection (add never overwrites: use upsert or update): %s",
+            mysql_stmt_error(st));
+  op_fail(L, op, "%s", mysql_stmt_error(st));
+}
+
+/* Puts item i into row r of the bound arrays; the bytes it sends. */
+static size_t bulk_row(bulk_t *k, batch_t *b, lua_Integer i, int r, int cols) {
+  item_t *it = &b->items[i];
+  size_t vbytes = (size_t)b->dim * sizeof(float), bytes = it->idlen + 16;
+  int c = 0;
+  k->ptr[c][r] = it->id, k->len[c][r] = (unsigned long)it->idlen, k->ind[c][r] = STMT_INDICATOR_NONE;
+  if (cols & COL_DOC) {
+    c++;
+    k->ptr[c][r] = it->doc, k->len[c][r] = (unsigned long)it->doclen;
+    k->ind[c][r] = it->doc ? STMT_INDICATOR_NONE : STMT_INDICATOR_NULL;
+    bytes += it->doclen;
+  }
+  if (cols & COL_EMB) {
+    c++;
+    k->ptr[c][r] = b->zero ? b->zero : b->vecs + i * b->dim;
+    k->len[c][r] = (unsigned long)vbytes;
+    k->ind[c][r] = !b->zero && it->vec_null ? STMT_INDICATOR_NULL : STMT_INDICATOR_NONE;
+    bytes += vbytes;
+  }
+  if (cols & COL_META) {
+    c++;
+    k->ptr[c][r] = b->meta.data + it->meta_off, k->len[c][r] = (unsigned long)it->meta_len;
+    k->ind[c][r] = it->meta_null ? STMT_INDICATOR_NULL : STMT_INDICATOR_NONE;
+    bytes += it->meta_len;
+  }
+  return bytes;
+}
+
+static void write_bulk(lua_State *L, op_t *op, batch_t *b, const char *table, int cols) {
+  sbuf *s = &op->sql;
+  size_t limit = op_statement_limit(op);
+  lua_Integer i = 0;
+  unsigned int ncols = 0, c;
+  bulk_t *k;
+  if (!(k = b->bulk = calloc(1, sizeof *k))) op_fail(L, op, "not enough memory");
+  /* the statement, with one ? per column */
+  add_head(s, table, cols);
+  sb_adds(s, " VALUES (?");
+  for (c = 1; c < 4; c++)
+    if (cols & (1 << (c - 1))) sb_adds(s, ",?");
+  sb_addc(s, ')');
+  if (b->mode != MODE_ADD) add_tail(s, b->cols);
+  op_check_sql(L, op);
+  if (!(k->stmt = mysql_stmt_init(op->conn->my))) op_fail(L, op, "not enough memory");
+  if (mysql_stmt_prepare(k->stmt, s->data, (unsigned long)s->len)) bulk_fail(L, op, b);
+  s->len = 0;
+  /* _id, then document, embedding, metadata as the call has them */
+  k->bind[ncols++].buffer_type = MYSQL_TYPE_BLOB;
+  if (cols & COL_DOC) k->bind[ncols++].buffer_type = MYSQL_TYPE_STRING;
+  if (cols & COL_EMB) k->bind[ncols++].buffer_type = MYSQL_TYPE_BLOB;
+  if (cols & COL_META) k->bind[ncols++].buffer_type = MYSQL_TYPE_STRING;
+  for (c = 0; c < ncols; c++) {
+    k->bind[c].buffer = (void *)k->ptr[c];
+    k->bind[c].length = k->len[c];
+    k->bind[c].u.indicator = k->ind[c];
+  }
+  while (i < b->n) {
+    unsigned int rows = 0;
+    size_t bytes = 64;
+    for (; i < b->n && rows < BULK_ROWS; i++) {
+      size_t row;
+      if (b->items[i].skip) continue;
+      row = bulk_row(k, b, i, (int)rows, cols);
+      if (bytes + row > limit) {
+        if (rows == 0) fail_row_too_big(L, op, b, i, row);
+        break;
+      }
+      bytes += row;
+      rows++;
+    }
+    if (rows == 0) break;
+    if (mysql_stmt_attr_set(k->stmt, STMT_ATTR_ARRAY_SIZE, &rows) ||
+        mysql_stmt_bind_param(k->stmt, k->bind) || mysql_stmt_execute(k->stmt))
+      bulk_fail(L, op, b);
+  }
+}
+
+static void write_rows(lua_State *L, op_t *op, batch_t *b, const char *table) {
+  int cols = b->cols, no_vectors = op->dialect == DIALECT_MARIADB && !(b->cols & COL_EMB);
   op_begin(L, op);
   if (b->mode == MODE_UPDATE || (b->mode == MODE_UPSERT && no_vectors)) {
     int missing = find_existing(L, op, b, table);
@@ -426,36 +586,8 @@ static void write_rows(lua_State *L, op_t *op, batch_t *b, const char *table) {
     if (!(b->zero = calloc((size_t)b->dim, sizeof(float)))) op_fail(L, op, "not enough memory");
     cols |= COL_EMB;
   }
-  while (i < b->n) {
-    lua_Integer rows = 0;
-    unsigned int err;
-    add_head(s, table, cols);
-    for (; i < b->n; i++) {
-      size_t mark = s->len;
-      if (b->items[i].skip) continue;
-      if (rows > 0) sb_addc(s, ',');
-      add_row(op, b, i, cols);
-      if (s->len + TAIL_MAX > limit) {
-        if (rows == 0)
-          op_fail(L, op, "%s: its row is %I bytes of SQL, more than the server's max_allowed_packet "
-                         "(%I) allows", label(lb, b, F_IDS, i), (lua_Integer)(s->len - mark),
-                  (lua_Integer)op->max_packet);
-        sb_truncate(s, mark);
-        break;
-      }
-      rows++;
-    }
-    if (rows == 0) { /* only ids that update skips were left */
-      s->len = 0;
-      break;
-    }
-    if (b->mode != MODE_ADD) add_tail(s, b->cols);
-    err = op_try_buf(L, op);
-    if (err == ER_DUP_ENTRY && b->mode == MODE_ADD)
-      op_sqlfail_as(L, op, "an id is already in the collection (add never overwrites: use upsert "
-                           "or update): %s", mysql_error(op->conn->my));
-    if (err) op_sqlfail(L, op);
-  }
+  if (bulk_supported(op) && !op->conn->text_only) write_bulk(L, op, b, table, cols);
+  else write_text(L, op, b, table, cols);
   op_commit(L, op);
 }
 
