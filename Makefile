@@ -33,7 +33,7 @@ OBJ := $(SRC:.c=.o)
 HDR := $(wildcard src/*.h)
 MODULE := seekdb/core.so
 
-.PHONY: all deps check-deps test test-valgrind demo clean server-start server-stop
+.PHONY: all deps check-deps test test-valgrind test-asan demo clean server-start server-stop
 
 all: check-deps
 	@$(MAKE) --no-print-directory $(MODULE)
@@ -54,9 +54,13 @@ src/%.o: src/%.c $(HDR)
 	$(CC) $(CFLAGS) $(WARNINGS) -fPIC $(LUA_CFLAGS) $(MARIADB_CFLAGS) $(CJSON_CFLAGS) -c $< -o $@
 
 # A Lua module is not linked against liblua: the interpreter provides it.
-$(MODULE): $(OBJ)
+$(MODULE): $(OBJ) spec/support/failalloc.so
 	@mkdir -p seekdb
 	$(CC) -shared $(LDFLAGS) -o $@ $(OBJ) $(MARIADB_LIBS) $(CJSON_LIBS)
+
+# A test helper: runs Lua code with an allocator that fails on demand.
+spec/support/failalloc.so: spec/support/failalloc.c
+	$(CC) $(CFLAGS) $(WARNINGS) -fPIC -shared $(LUA_CFLAGS) $< -o $@
 
 # The specs run against a real server: the scratch MariaDB 11.8 that
 # scripts/testdb starts, or the one SEEKDB_TEST_HOST names.
@@ -72,6 +76,34 @@ test-valgrind: all
 	@scripts/testdb start
 	@eval "$$(scripts/testdb env)"; $(VALGRIND) $(BUSTED) $(BUSTED_FLAGS); rc=$$?; scripts/testdb stop; exit $$rc
 
+# The whole suite again with the module built under AddressSanitizer,
+# UndefinedBehaviorSanitizer and LeakSanitizer (the interpreter is Debian's:
+# the sanitizer runtimes are preloaded into it). Built apart in $(ASAN_DIR).
+ASAN_DIR ?= build-asan
+ASAN_FLAGS ?= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+ASAN_OBJ := $(SRC:src/%.c=$(ASAN_DIR)/%.o)
+# Preloaded too, so that it stays mapped after Lua unloads the module at exit
+# and leak reports can name its functions (see spec/lsan.supp).
+MARIADB_LIB_SO = $(shell $(CC) -print-file-name=libmariadb.so.3)
+
+$(ASAN_DIR)/%.o: src/%.c $(HDR)
+	@mkdir -p $(ASAN_DIR)
+	$(CC) $(ASAN_FLAGS) $(WARNINGS) -fPIC $(LUA_CFLAGS) $(MARIADB_CFLAGS) $(CJSON_CFLAGS) -c $< -o $@
+
+$(ASAN_DIR)/seekdb/core.so: $(ASAN_OBJ)
+	@mkdir -p $(ASAN_DIR)/seekdb
+	$(CC) -shared $(ASAN_FLAGS) $(LDFLAGS) -o $@ $(ASAN_OBJ) $(MARIADB_LIBS) $(CJSON_LIBS)
+
+test-asan: check-deps
+	@$(MAKE) --no-print-directory $(ASAN_DIR)/seekdb/core.so
+	@scripts/testdb start
+	@eval "$$(scripts/testdb env)"; \
+	  LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so) $(MARIADB_LIB_SO)" \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/spec/lsan.supp:print_suppressions=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(BUSTED) --cpath="$(ASAN_DIR)/?.so;spec/support/?.so" $(BUSTED_FLAGS); rc=$$?; scripts/testdb stop; exit $$rc
+
 demo: all
 	@scripts/testdb start
 	@eval "$$(scripts/testdb env)"; LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="./?.so;;" \
@@ -83,4 +115,5 @@ server-stop:
 	@scripts/testdb stop
 
 clean:
-	rm -f $(OBJ) $(MODULE)
+	rm -f $(OBJ) $(MODULE) spec/support/failalloc.so
+	rm -rf $(ASAN_DIR)
