@@ -4,28 +4,28 @@
 #include "seekdb.h"
 
 /* Calls fn (any callable) with the list at docs, whose first item is item
- * `first` of the caller's documents, and writes one float32 vector of dim per
- * document to out. 1 on success; 0 with a message pushed that says which
- * document and what was wrong. */
-int embed_call(lua_State *L, int fn, int docs, lua_Integer first, int dim, float *out) {
+ * `first` of the caller's list `what` ("documents", "query_texts"), and
+ * writes one float32 vector of dim per text to out. 1 on success; 0 with a
+ * message pushed that says which item and what was wrong. */
+int embed_call(lua_State *L, int fn, int docs, const char *what, lua_Integer first, int dim, float *out) {
   lua_Integer m = (lua_Integer)lua_rawlen(L, docs), k, pos = 0;
   int res, status;
   lua_pushvalue(L, fn);
   lua_pushvalue(L, docs);
   if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
-    lua_pushfstring(L, "embedding function failed on documents[%I..%I]: %s", first, first + m - 1,
+    lua_pushfstring(L, "embedding function failed on %s[%I..%I]: %s", what, first, first + m - 1,
                     msg ? msg : luaL_typename(L, -1));
     lua_remove(L, -2);
     return 0;
   }
   res = lua_gettop(L);
   if (lua_type(L, res) != LUA_TTABLE || (lua_Integer)lua_rawlen(L, res) != m) {
-    lua_pushfstring(L, "embedding function returned %s for documents[%I..%I]: it must return a "
-                       "list of %I vectors, one per document",
+    lua_pushfstring(L, "embedding function returned %s for %s[%I..%I]: it must return a "
+                       "list of %I vectors, one per text",
                     lua_type(L, res) == LUA_TTABLE ? lua_pushfstring(L, "%I vectors", (lua_Integer)lua_rawlen(L, res))
                                                    : luaL_typename(L, res),
-                    first, first + m - 1, m);
+                    what, first, first + m - 1, m);
     return 0;
   }
   for (k = 1; k <= m; k++) {
@@ -33,13 +33,13 @@ int embed_call(lua_State *L, int fn, int docs, lua_Integer first, int dim, float
     status = vec_read(L, -1, dim, out + (k - 1) * dim, &pos);
     lua_pop(L, 1);
     if (status == VEC_LENGTH) {
-      lua_pushfstring(L, "embedding function returned a vector of %I numbers for documents[%I]; "
-                         "the collection's dimension is %d", pos, first + k - 1, dim);
+      lua_pushfstring(L, "embedding function returned a vector of %I numbers for %s[%I]; "
+                         "the collection's dimension is %d", pos, what, first + k - 1, dim);
       return 0;
     }
     if (status != VEC_OK) {
-      lua_pushfstring(L, "embedding function returned a bad vector for documents[%I]: it %s",
-                      first + k - 1, vec_status_text(status));
+      lua_pushfstring(L, "embedding function returned a bad vector for %s[%I]: it %s",
+                      what, first + k - 1, vec_status_text(status));
       return 0;
     }
   }

@@ -333,6 +333,11 @@ int filter_build(lua_State *L, op_t *op, int arg, int where, int where_document)
       any = 1;
     }
   }
+  if (!lua_isnoneornil(L, where_document) && lua_type(L, where_document) == LUA_TTABLE) {
+    lua_pushnil(L); /* {} is no filter, as for where */
+    if (!lua_next(L, where_document)) goto done;
+    lua_pop(L, 2);
+  }
   if (!lua_isnoneornil(L, where_document)) {
     if (any) sb_adds(f.out, " AND ");
     strcpy(f.path, "where_document");
@@ -340,6 +345,7 @@ int filter_build(lua_State *L, op_t *op, int arg, int where, int where_document)
     doc_expr(&f, where_document, 0);
     any = 1;
   }
+done:
   if (op->cond.oom || op->scratch.oom) op_fail(L, op, "not enough memory to build the filter");
   return any;
 }

@@ -52,7 +52,7 @@ static lua_Integer query_vectors(lua_State *L, op_t *op, int dim) {
       op_fail(L, op, "query_texts need the collection's embedding function, and it has none: "
                      "pass query_embeddings, or give the collection an embedding_function");
     v = lua_newuserdatauv(L, (size_t)n * dim * sizeof *v, 0); /* S_VECS */
-    if (!embed_call(L, A_EF, S_QT, 1, dim, v)) op_fail(L, op, "%s", lua_tostring(L, -1));
+    if (!embed_call(L, A_EF, S_QT, "query_texts", 1, dim, v)) op_fail(L, op, "%s", lua_tostring(L, -1));
     return n;
   }
   if (lua_type(L, S_QE) != LUA_TTABLE)

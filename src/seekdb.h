@@ -111,7 +111,7 @@ int add_sql(lua_State *L);
 int update_sql(lua_State *L);
 
 /* embed.c */
-int embed_call(lua_State *L, int fn, int docs, lua_Integer first, int dim, float *out);
+int embed_call(lua_State *L, int fn, int docs, const char *what, lua_Integer first, int dim, float *out);
 int embed_probe(lua_State *L);
 
 /* sql.c */

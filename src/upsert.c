@@ -289,7 +289,7 @@ static void embed_documents(lua_State *L, op_t *op, batch_t *b, lua_Integer chun
       push_item(L, b, F_DOC, s + k);
       lua_rawseti(L, -2, k + 1);
     }
-    if (!embed_call(L, A_EF, lua_gettop(L), s + 1, b->dim, b->vecs + s * b->dim))
+    if (!embed_call(L, A_EF, lua_gettop(L), "documents", s + 1, b->dim, b->vecs + s * b->dim))
       op_fail(L, op, "%s", lua_tostring(L, -1));
     lua_pop(L, 1);
   }
