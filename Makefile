@@ -1,9 +1,11 @@
 # lua-seekdb: `make` builds seekdb/core.so, `make test` runs the specs against
 # a real server, `make demo` runs examples/upsert.lua. Every variable can be
-# set on the command line (make LUA_VERSION=5.4 CC=clang ...).
+# set on the command line (make CC=clang ...). `make LUA=luajit` builds the
+# same sources for LuaJIT 2.1 (the Lua 5.1 ABI).
 
-LUA_VERSION ?= 5.4
-LUA ?= lua$(LUA_VERSION)
+LUA ?= lua5.4
+# the pkg-config package of the Lua headers: lua5.4 or luajit
+LUA_PC ?= $(if $(filter luajit%,$(LUA)),luajit,$(LUA))
 PKG_CONFIG ?= pkg-config
 MARIADB_CONFIG ?= mariadb_config
 CC ?= cc
@@ -17,26 +19,32 @@ VALGRIND ?= valgrind --keep-debuginfo=yes --error-exitcode=9 --num-callers=30 \
             --errors-for-leak-kinds=definite,indirect --suppressions=spec/valgrind.supp
 
 # Debian's names for what the build and the specs need.
-DEB_PACKAGES ?= lua$(LUA_VERSION) liblua$(LUA_VERSION)-dev libmariadb-dev libcjson-dev \
+DEB_PACKAGES ?= lua5.4 liblua5.4-dev luajit libluajit-5.1-dev libmariadb-dev libcjson-dev \
                 lua-busted luarocks pkg-config gcc make ca-certificates
 SUDO ?= $(if $(filter 0,$(shell id -u)),,sudo)
 
 # Evaluated when used, so that they see what `make deps` just installed.
-LUA_CFLAGS = $(shell $(PKG_CONFIG) --cflags lua$(LUA_VERSION))
+LUA_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(LUA_PC))
 MARIADB_CFLAGS = $(shell $(MARIADB_CONFIG) --cflags)
 MARIADB_LIBS = $(shell $(MARIADB_CONFIG) --libs)
 CJSON_CFLAGS = $(shell $(PKG_CONFIG) --cflags libcjson)
 CJSON_LIBS = $(shell $(PKG_CONFIG) --libs libcjson)
 
 SRC := $(wildcard src/*.c)
-OBJ := $(SRC:.c=.o)
 HDR := $(wildcard src/*.h)
-MODULE := seekdb/core.so
+# Objects and the module per Lua ABI; seekdb/core.so is a copy of the last
+# one built, so that `require "seekdb"` finds it from the checkout.
+BUILD ?= build/$(LUA)
+OBJ := $(SRC:src/%.c=$(BUILD)/%.o)
+MODULE := $(BUILD)/seekdb/core.so
+FAILALLOC := $(BUILD)/failalloc.so
 
-.PHONY: all deps check-deps test test-valgrind test-asan demo clean server-start server-stop
+.PHONY: all deps check-deps test test-luajit test-valgrind test-asan demo clean server-start server-stop
 
 all: check-deps
-	@$(MAKE) --no-print-directory $(MODULE)
+	@$(MAKE) --no-print-directory $(MODULE) $(FAILALLOC)
+	@mkdir -p seekdb
+	@cmp -s $(MODULE) seekdb/core.so || cp $(MODULE) seekdb/core.so
 
 # Installs what a fresh Debian needs; the other targets call it only when
 # something is missing.
@@ -46,27 +54,34 @@ deps:
 
 check-deps:
 	@command -v $(MARIADB_CONFIG) >/dev/null 2>&1 && command -v $(LUA) >/dev/null 2>&1 \
-	  && $(PKG_CONFIG) --exists lua$(LUA_VERSION) libcjson 2>/dev/null \
-	  && test -f /usr/share/lua/$(LUA_VERSION)/busted/runner.lua \
+	  && $(PKG_CONFIG) --exists $(LUA_PC) libcjson 2>/dev/null \
+	  && $(LUA) -e 'require "busted.core"' 2>/dev/null \
 	  || $(MAKE) --no-print-directory deps
 
-src/%.o: src/%.c $(HDR)
+$(BUILD)/%.o: src/%.c $(HDR)
+	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) $(WARNINGS) -fPIC $(LUA_CFLAGS) $(MARIADB_CFLAGS) $(CJSON_CFLAGS) -c $< -o $@
 
 # A Lua module is not linked against liblua: the interpreter provides it.
-$(MODULE): $(OBJ) spec/support/failalloc.so
-	@mkdir -p seekdb
+$(MODULE): $(OBJ)
+	@mkdir -p $(BUILD)/seekdb
 	$(CC) -shared $(LDFLAGS) -o $@ $(OBJ) $(MARIADB_LIBS) $(CJSON_LIBS)
 
 # A test helper: runs Lua code with an allocator that fails on demand.
-spec/support/failalloc.so: spec/support/failalloc.c
+$(FAILALLOC): spec/support/failalloc.c
+	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) $(WARNINGS) -fPIC -shared $(LUA_CFLAGS) $< -o $@
 
 # The specs run against a real server: the scratch MariaDB 11.8 that
 # scripts/testdb starts, or the one SEEKDB_TEST_HOST names.
 test: all
 	@scripts/testdb start
-	@eval "$$(scripts/testdb env)"; $(BUSTED) $(BUSTED_FLAGS); rc=$$?; scripts/testdb stop; exit $$rc
+	@eval "$$(scripts/testdb env)"; $(BUSTED) --cpath="$(BUILD)/?.so" $(BUSTED_FLAGS); rc=$$?; \
+	  scripts/testdb stop; exit $$rc
+
+# The same suite under LuaJIT, with the module built for it.
+test-luajit:
+	@$(MAKE) --no-print-directory LUA=luajit test
 
 # The whole suite again under valgrind memcheck (the lua-cjson way): any
 # memory error or leak from our code fails it.
@@ -74,12 +89,13 @@ test-valgrind: all
 	@command -v valgrind >/dev/null || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends valgrind; }
 	@scripts/testdb start
-	@eval "$$(scripts/testdb env)"; $(VALGRIND) $(BUSTED) $(BUSTED_FLAGS); rc=$$?; scripts/testdb stop; exit $$rc
+	@eval "$$(scripts/testdb env)"; $(VALGRIND) $(BUSTED) --cpath="$(BUILD)/?.so" $(BUSTED_FLAGS); rc=$$?; \
+	  scripts/testdb stop; exit $$rc
 
 # The whole suite again with the module built under AddressSanitizer,
 # UndefinedBehaviorSanitizer and LeakSanitizer (the interpreter is Debian's:
 # the sanitizer runtimes are preloaded into it). Built apart in $(ASAN_DIR).
-ASAN_DIR ?= build-asan
+ASAN_DIR ?= build/asan
 ASAN_FLAGS ?= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 ASAN_OBJ := $(SRC:src/%.c=$(ASAN_DIR)/%.o)
 # Preloaded too, so that it stays mapped after Lua unloads the module at exit
@@ -94,7 +110,7 @@ $(ASAN_DIR)/seekdb/core.so: $(ASAN_OBJ)
 	@mkdir -p $(ASAN_DIR)/seekdb
 	$(CC) -shared $(ASAN_FLAGS) $(LDFLAGS) -o $@ $(ASAN_OBJ) $(MARIADB_LIBS) $(CJSON_LIBS)
 
-test-asan: check-deps
+test-asan: all
 	@$(MAKE) --no-print-directory $(ASAN_DIR)/seekdb/core.so
 	@scripts/testdb start
 	@eval "$$(scripts/testdb env)"; \
@@ -102,7 +118,7 @@ test-asan: check-deps
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/spec/lsan.supp:print_suppressions=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  $(BUSTED) --cpath="$(ASAN_DIR)/?.so;spec/support/?.so" $(BUSTED_FLAGS); rc=$$?; scripts/testdb stop; exit $$rc
+	  $(BUSTED) --cpath="$(ASAN_DIR)/?.so;$(BUILD)/?.so" $(BUSTED_FLAGS); rc=$$?; scripts/testdb stop; exit $$rc
 
 demo: all
 	@scripts/testdb start
@@ -115,5 +131,75 @@ server-stop:
 	@scripts/testdb stop
 
 clean:
-	rm -f $(OBJ) $(MODULE) spec/support/failalloc.so
-	rm -rf $(ASAN_DIR)
+	rm -rf build seekdb/core.so
+
+# ---- fuzzing -------------------------------------------------------------------
+# libFuzzer targets for the pure marshalling code (fuzz/*.c; see the comment at
+# the top of each). `make fuzz` builds them into $(FUZZ_DIR) with clang,
+# AddressSanitizer and UndefinedBehaviorSanitizer, then runs each for
+# FUZZ_SECONDS/<number of targets> seconds on a copy of its seed corpus
+# (fuzz/corpus/<target>); a crash, a sanitizer report or a failed check fails
+# it and leaves the reproducer in $(FUZZ_DIR)/artifacts/<target>/. No server.
+CLANG ?= $(shell command -v clang-14 2>/dev/null || command -v clang 2>/dev/null || echo clang)
+FUZZ_SECONDS ?= 60
+FUZZ_DIR ?= fuzz/build
+FUZZ_TARGETS ?= json_decode vector_decode metadata_encode filter_sql
+FUZZ_CFLAGS ?= -O1 -g -fno-omit-frame-pointer
+FUZZ_SANITIZE ?= address,undefined -fno-sanitize-recover=all
+FUZZ_DEB_PACKAGES ?= clang-14 libclang-rt-14-dev
+FUZZ_LUA_LIBS = $(shell $(PKG_CONFIG) --libs lua5.4)
+FUZZ_INCLUDES = $(LUA_CFLAGS) $(MARIADB_CFLAGS) $(CJSON_CFLAGS)
+# json_decode, vector_decode and metadata_encode need only these; filter_sql
+# links every object (it loads seekdb.core itself, through luaL_requiref).
+FUZZ_PURE_OBJ := $(addprefix $(FUZZ_DIR)/obj/,buffer.o json.o vector.o)
+FUZZ_OBJ := $(SRC:src/%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_PURE_BINS := $(addprefix $(FUZZ_DIR)/,json_decode vector_decode metadata_encode)
+
+.PHONY: fuzz fuzz-build
+
+$(FUZZ_DIR)/obj/%.o: src/%.c $(HDR)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_SANITIZE) $(WARNINGS) $(FUZZ_INCLUDES) -c $< -o $@
+
+$(FUZZ_PURE_BINS): $(FUZZ_DIR)/%: fuzz/%.c fuzz/common.h $(HDR) $(FUZZ_PURE_OBJ)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer,$(FUZZ_SANITIZE) $(WARNINGS) $(FUZZ_INCLUDES) $< $(FUZZ_PURE_OBJ) \
+	  -o $@ $(FUZZ_LUA_LIBS) $(CJSON_LIBS) -lm
+
+$(FUZZ_DIR)/filter_sql: fuzz/filter_sql.c fuzz/common.h $(HDR) $(FUZZ_OBJ)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer,$(FUZZ_SANITIZE) $(WARNINGS) $(FUZZ_INCLUDES) $< $(FUZZ_OBJ) \
+	  -o $@ $(FUZZ_LUA_LIBS) $(MARIADB_LIBS) $(CJSON_LIBS) -lm
+
+fuzz-build: check-deps
+	@command -v $(CLANG) >/dev/null 2>&1 && \
+	  test -f "$$($(CLANG) -print-resource-dir)/lib/linux/libclang_rt.fuzzer-$$(uname -m).a" || { \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	    --no-install-recommends $(FUZZ_DEB_PACKAGES); }
+	@$(MAKE) --no-print-directory -q $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS)) 2>/dev/null || \
+	  $(MAKE) --no-print-directory $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS))
+
+fuzz: fuzz-build
+	@fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# The upsert benchmark of issue 4 (bench/run.lua): lua-seekdb against a plain-C
+# bulk program and against LuaSQL + lua-cjson, on the scratch server. Prints
+# figures only (writes them to bench/results.md too); not part of `make test`.
+#   make bench BENCH_N="1000 10000"
+BENCH_N ?= 1000 10000 100000
+BENCH_DEB_PACKAGES ?= lua-sql-mysql lua-cjson
+
+bench/bulk_upsert: bench/bulk_upsert.c
+	$(CC) $(CFLAGS) $(WARNINGS) $(MARIADB_CFLAGS) $< -o $@ $(MARIADB_LIBS)
+
+bench/benchclock.so: bench/benchclock.c
+	$(CC) $(CFLAGS) $(WARNINGS) -fPIC -shared $(LUA_CFLAGS) $< -o $@
+
+bench: all
+	@$(LUA) -e 'require "luasql.mysql"; require "cjson"' 2>/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(BENCH_DEB_PACKAGES); }
+	@$(LUA) -e 'require "luasql.mysql"; require "cjson"'
+	@$(MAKE) --no-print-directory bench/bulk_upsert bench/benchclock.so
+	@scripts/testdb start
+	@eval "$$(scripts/testdb env)"; BENCH_N="$(BENCH_N)" LUA="$(LUA)" $(LUA) bench/run.lua; rc=$$?; \
+	  scripts/testdb stop; exit $$rc
+
+.PHONY: bench

@@ -48,13 +48,19 @@ describe("seekdb.Client", function()
     assert.has_error(function() c:info() end, "attempt to use a closed seekdb client")
   end)
 
-  it("works as a to-be-closed variable", function()
-    local seen
-    do
-      local c <close> = assert(seekdb.Client(helper.options()))
-      seen = c
-      assert.is_table(c:list_collections())
-    end
+  it("works as a to-be-closed variable (Lua 5.4)", function()
+    if helper.luajit then return pending("no <close> in LuaJIT") end
+    -- compiled at run time: LuaJIT cannot even parse <close>
+    local seen = assert(load([[
+      local seekdb, options = ...
+      local seen
+      do
+        local c <close> = assert(seekdb.Client(options))
+        seen = c
+        assert(type(c:list_collections()) == "table")
+      end
+      return seen
+    ]]))(seekdb, helper.options())
     assert.are.equal("seekdb client (closed)", tostring(seen))
   end)
 

@@ -112,7 +112,7 @@ end)
 describe("vectors from the server", function()
   local core = require "seekdb.core"
   it("decode from MariaDB's float32 bytes and seekdb's text", function()
-    assert.are.same({ 1, -2, 0.5 }, core.decode_vector(string.pack("<fff", 1, -2, 0.5), 3))
+    assert.are.same({ 1, -2, 0.5 }, core.decode_vector(helper.f32bytes(1, -2, 0.5), 3))
     assert.are.same({ 1, -2, 0.5 }, core.decode_vector("[1,-2,0.5]", 3))
     assert.are.same({ 1, 2 }, core.decode_vector("[ 1 , 2 ]", 2))
     assert.are.same({ helper.f32(1.5e-3), 2 }, core.decode_vector("[1.5e-3,2]", 2))
@@ -120,7 +120,7 @@ describe("vectors from the server", function()
     assert.is_nil(core.decode_vector("[1,,2]", 2))
     assert.is_nil(core.decode_vector("[1,2", 2))
     assert.is_nil(core.decode_vector("abc", 2))
-    assert.is_nil(core.decode_vector(string.pack("<ff", 1, 2), 3))
+    assert.is_nil(core.decode_vector(helper.f32bytes(1, 2), 3))
   end)
 end)
 
@@ -138,7 +138,7 @@ describe("include", function()
     local out = { {} }
     for _, n in ipairs(names) do
       for i = 1, #out do
-        local s = { table.unpack(out[i]) }
+        local s = { helper.unpack(out[i]) }
         s[#s + 1] = n
         out[#out + 1] = s
       end

@@ -139,7 +139,7 @@ describe("filters", function()
 
   it("combines where, where_document and ids", function()
     assert.are.same(expected(function(i) return i <= 20 and eval({ even = true }, metas[i]) and docs[i]:find("charlie") end),
-      got { ids = { table.unpack(ids, 1, 20) }, where = { even = true }, where_document = { ["$contains"] = "charlie" } })
+      got { ids = { helper.unpack(ids, 1, 20) }, where = { even = true }, where_document = { ["$contains"] = "charlie" } })
   end)
 
   it("takes hostile values as plain data", function()

@@ -97,6 +97,8 @@ for _, protocol in ipairs { "bulk", "text" } do
 end
 
 describe("memory errors inside the core", function()
+  -- LuaJIT on x86_64 makes no state with a custom allocator (lua_newstate)
+  if helper.luajit then return end
   local failalloc = require "failalloc"
   local client, db, col
   setup(function()
@@ -136,7 +138,7 @@ describe("memory errors inside the core", function()
       assert.are.equal("ok", status, msg)
       assert.are.equal(41, col:count())
       assert(col:delete { where = { n = { ["$gte"] = 1 } } })
-      local step = math.max(1, total // 250)
+      local step = math.max(1, math.floor(total / 250))
       local outcomes = {}
       for n = 1, total, step do
         local st, m = failalloc.run(code, n, package.path, package.cpath, once)

@@ -53,9 +53,36 @@ function helper.dialect(client)
   return client:info().dialect
 end
 
+-- The specs run under Lua 5.4 and LuaJIT: the few differences, in one place.
+helper.luajit = rawget(_G, "jit") ~= nil
+helper.unpack = table.unpack or unpack
+
 -- float32 rounding, to compare what comes back with what went in
-function helper.f32(x)
-  return string.unpack("<f", string.pack("<f", x))
+if string.pack then
+  function helper.f32(x)
+    return (string.unpack("<f", string.pack("<f", x)))
+  end
+  function helper.f32bytes(...)
+    return string.pack(("<" .. ("f"):rep(select("#", ...))), ...)
+  end
+else
+  local ffi = require "ffi"
+  local box = ffi.new("float[1]")
+  function helper.f32(x)
+    box[0] = x
+    return tonumber(box[0])
+  end
+  function helper.f32bytes(...)
+    local n = select("#", ...)
+    local a = ffi.new("float[?]", n, ...)
+    return ffi.string(a, 4 * n)
+  end
+end
+
+-- "integer" or "float" on Lua 5.4; on LuaJIT every number is a double
+function helper.number_kind(x)
+  if math.type then return math.type(x) end
+  return x == math.floor(x) and "integer" or "float"
 end
 
 function helper.assert_vector(expected, actual)

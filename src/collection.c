@@ -76,7 +76,7 @@ static int catalog_find(lua_State *L, op_t *op, const char *name, char id[33]) {
   len = mysql_fetch_lengths(op->res);
   if (!row[0] || len[0] != 32) op_fail(L, op, "sdk_collections has a bad collection_id for '%s'", name);
   memcpy(id, row[0], 33);
-  if (!row[1] || !json_push(L, row[1], len[1])) lua_pushnil(L);
+  if (!row[1] || json_push(L, row[1], len[1]) <= 0) lua_pushnil(L);
   op_free_result(op);
   return 1;
 }

@@ -149,6 +149,9 @@ int conn_open(lua_State *L) {
   forced = luaL_checkoption(L, -1, "auto", dialects);
   lua_pop(L, 1);
 
+  /* A no-op in Connector/C 3, but the documented way to use the library from
+   * a thread other than the one that initialised it (nginx worker threads). */
+  mysql_thread_init();
   c = lua_newuserdatauv(L, sizeof *c, 0);
   memset(c, 0, sizeof *c);
   luaL_setmetatable(L, CONN_MT);

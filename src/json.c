@@ -7,6 +7,7 @@
  * (valid UTF-8 is required, NUL bytes are escaped), a sequence 1..n as an
  * array, any other table as an object with string keys, {} as {}. */
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,6 +221,12 @@ static int encode_value(lua_State *L, int idx, jenc *j, int depth, cJSON *parent
       else {
         double x = (double)lua_tonumber(L, idx);
         if (!isfinite(x)) return jfail(j, "is NaN or infinite (JSON has no such numbers)");
+#if LUA_VERSION_NUM < 503
+        /* LuaJIT: every number is a double, and an integral one past 2^53
+         * may already have lost digits: refuse rather than round silently. */
+        if (x == floor(x))
+          return jfail(j, "is an integer beyond 2^53, which LuaJIT cannot hold exactly (pass it as a string)");
+#endif
         format_float(num, sizeof num, x);
       }
       return attach(j, parent, key, cJSON_CreateRaw(num));
@@ -292,6 +299,7 @@ int meta_encode(lua_State *L, int idx, jenc *j, sbuf *out) {
 typedef struct jdec {
   lua_State *L;
   const char *p, *end;
+  int too_big; /* LuaJIT: an integer past 2^53 */
 } jdec;
 
 static void jd_ws(jdec *d) {
@@ -379,7 +387,21 @@ static int jd_number(jdec *d) {
   size_t n = 0;
   while (d->p < d->end && strchr("0123456789+-.eE", *d->p) && n < sizeof tmp - 1) tmp[n++] = *d->p++;
   tmp[n] = '\0';
-  return n > 0 && lua_stringtonumber(d->L, tmp) == n + 1;
+  if (n == 0 || lua_stringtonumber(d->L, tmp) != n + 1) return 0;
+#if LUA_VERSION_NUM < 503
+  /* judged on the text: 2^53 + 1 would round to a double that looks fine */
+  if (!strpbrk(tmp, ".eE")) {
+    long long v;
+    errno = 0;
+    v = strtoll(tmp, NULL, 10);
+    if (errno == ERANGE || v > (long long)LUAJIT_EXACT_MAX || v < -(long long)LUAJIT_EXACT_MAX) {
+      lua_pop(d->L, 1);
+      d->too_big = 1;
+      return 0;
+    }
+  }
+#endif
+  return 1;
 }
 
 static int jd_literal(jdec *d, const char *word, size_t len) {
@@ -431,14 +453,15 @@ static int jd_value(jdec *d, int depth) {
   }
 }
 
-/* Pushes the value of the JSON text; 0 (and nothing pushed) if it is not JSON. */
+/* Pushes the value of the JSON text: 1; 0 (nothing pushed) if it is not
+ * JSON; -1 under LuaJIT if it holds an integer that a double cannot. */
 int json_push(lua_State *L, const char *s, size_t len) {
-  jdec d = {L, s, s + len};
+  jdec d = {L, s, s + len, 0};
   int top = lua_gettop(L);
   if (jd_value(&d, 0)) {
     jd_ws(&d);
     if (d.p == d.end) return 1;
   }
   lua_settop(L, top);
-  return 0;
+  return d.too_big ? -1 : 0;
 }

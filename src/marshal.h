@@ -4,7 +4,7 @@
 #ifndef SEEKDB_MARSHAL_H
 #define SEEKDB_MARSHAL_H
 
-#include <lua.h>
+#include "compat.h"
 #include <cJSON.h>
 
 #include "buffer.h"

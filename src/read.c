@@ -89,8 +89,11 @@ void rows_push(lua_State *L, op_t *op, int out, MYSQL_ROW row, unsigned long *le
     col++;
   }
   if (inc & INC_META) {
+    int ok = row[col] ? json_push(L, row[col], len[col]) : 1;
     if (!row[col]) pushnull(L);
-    else if (!json_push(L, row[col], len[col]))
+    else if (ok < 0)
+      op_fail(L, op, "the metadata of id '%s' has an integer beyond 2^53, which LuaJIT cannot hold exactly", row[0]);
+    else if (!ok)
       op_fail(L, op, "the metadata of id '%s' is not valid JSON", row[0]);
     store(L, out, "metadatas", k);
     col++;

@@ -3,8 +3,7 @@
 #ifndef SEEKDB_H
 #define SEEKDB_H
 
-#include <lua.h>
-#include <lauxlib.h>
+#include "compat.h"
 #include <mysql.h>
 
 #include "buffer.h"

@@ -1,0 +1,99 @@
+/* The Lua 5.4 C API the core uses, on Lua 5.1 / LuaJIT 2.1 as well.
+ *
+ * The sources are written against 5.4. LuaJIT 2.1 already has luaL_setfuncs,
+ * luaL_setmetatable, luaL_newlib, lua_tonumberx and lua_tointegerx; what it
+ * lacks is filled in here, each piece as small as our use of it allows.
+ * Numbers there are doubles only: an integral double is an "integer" when it
+ * is exact (|x| <= 2^53), see json.c for what that means for metadata. */
+#ifndef SEEKDB_COMPAT_H
+#define SEEKDB_COMPAT_H
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#if LUA_VERSION_NUM < 502
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LUAJIT_EXACT_MAX 9007199254740992.0 /* 2^53 */
+
+#define lua_newuserdatauv(L, size, nuv) lua_newuserdata((L), (size))
+#define lua_rawlen(L, idx) lua_objlen((L), (idx))
+
+static inline int compat_absindex(lua_State *L, int idx) {
+  return (idx > 0 || idx <= LUA_REGISTRYINDEX) ? idx : lua_gettop(L) + idx + 1;
+}
+#define lua_absindex compat_absindex
+
+static inline int compat_isinteger(lua_State *L, int idx) {
+  lua_Number x;
+  if (lua_type(L, idx) != LUA_TNUMBER) return 0;
+  x = lua_tonumber(L, idx);
+  return x == floor(x) && fabs(x) <= LUAJIT_EXACT_MAX;
+}
+#define lua_isinteger compat_isinteger
+
+/* 5.3+ return the type of what they push */
+static inline int compat_rawget(lua_State *L, int idx) {
+  lua_rawget(L, idx);
+  return lua_type(L, -1);
+}
+#define lua_rawget compat_rawget
+
+/* A decimal number as Lua would read it; its length + 1, or 0. */
+static inline size_t compat_stringtonumber(lua_State *L, const char *s) {
+  char *end;
+  double x = strtod(s, &end);
+  if (end == s || *end != '\0') return 0;
+  lua_pushnumber(L, x);
+  return (size_t)(end - s) + 1;
+}
+#define lua_stringtonumber compat_stringtonumber
+
+/* lua_pushfstring with 5.3's %I (a lua_Integer), which 5.1 does not know. */
+static inline const char *compat_pushvfstring(lua_State *L, const char *fmt, va_list ap) {
+  luaL_Buffer b;
+  char tmp[64];
+  luaL_buffinit(L, &b);
+  for (;;) {
+    const char *e = strchr(fmt, '%');
+    if (!e) break;
+    luaL_addlstring(&b, fmt, (size_t)(e - fmt));
+    switch (e[1]) {
+      case 's': {
+        const char *s = va_arg(ap, const char *);
+        luaL_addstring(&b, s ? s : "(null)");
+        break;
+      }
+      case 'd': snprintf(tmp, sizeof tmp, "%d", va_arg(ap, int)); luaL_addstring(&b, tmp); break;
+      case 'I': snprintf(tmp, sizeof tmp, "%lld", (long long)va_arg(ap, lua_Integer)); luaL_addstring(&b, tmp); break;
+      case 'f': snprintf(tmp, sizeof tmp, "%.14g", va_arg(ap, double)); luaL_addstring(&b, tmp); break;
+      case 'p': snprintf(tmp, sizeof tmp, "%p", va_arg(ap, void *)); luaL_addstring(&b, tmp); break;
+      case 'c': luaL_addchar(&b, (char)va_arg(ap, int)); break;
+      default: luaL_addchar(&b, '%'); break; /* "%%" */
+    }
+    fmt = e + 2;
+  }
+  luaL_addstring(&b, fmt);
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
+static inline const char *compat_pushfstring(lua_State *L, const char *fmt, ...) {
+  const char *s;
+  va_list ap;
+  va_start(ap, fmt);
+  s = compat_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  return s;
+}
+#define lua_pushvfstring compat_pushvfstring
+#define lua_pushfstring compat_pushfstring
+
+#endif /* LUA_VERSION_NUM < 502 */
+
+#endif
