@@ -107,6 +107,12 @@ describe("get", function()
   it("counts", function()
     assert.are.equal(20, col:count())
   end)
+
+  it("refuses ids that are not a list", function()
+    assert.has_error(function() col:get { ids = { x = "k01" } } end,
+      "bad argument #1 to 'get' (ids must be a list with keys 1..n (no holes, no other keys))")
+    assert.has_error(function() col:get { ids = { "k01", 2 } } end, "bad argument #1 to 'get' (ids[2] must be a string, got number)")
+  end)
 end)
 
 describe("vectors from the server", function()

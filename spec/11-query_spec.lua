@@ -84,6 +84,8 @@ describe("collection:query", function()
     assert.has_error(function() col:query { query_embeddings = { 1, 2 }, query_texts = "x" } end)
     assert.has_error(function() col:query { query_embeddings = { 1, 2 }, n_results = 0 } end)
     assert.has_error(function() col:query { query_embeddings = { 1, 2 }, include = { "ids" } } end)
+    assert.has_error(function() col:query { query_embeddings = { x = { 1, 2 } } } end,
+      "bad argument #1 to 'query' (query_embeddings must be a vector or a list of vectors (keys 1..n))")
     assert.matches("query_embeddings%[1%] has 3 numbers", select(2, col:query { query_embeddings = { 1, 2, 3 } }))
     assert.matches("query_texts need the collection's embedding function", select(2, col:query { query_texts = "x" }))
     assert.are.same({ ids = { {} }, documents = { {} }, metadatas = { {} }, distances = { {} } },

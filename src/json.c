@@ -385,7 +385,7 @@ bad:
 static int jd_number(jdec *d) {
   char tmp[64];
   size_t n = 0;
-  while (d->p < d->end && strchr("0123456789+-.eE", *d->p) && n < sizeof tmp - 1) tmp[n++] = *d->p++;
+  while (d->p < d->end && *d->p && strchr("0123456789+-.eE", *d->p) && n < sizeof tmp - 1) tmp[n++] = *d->p++;
   tmp[n] = '\0';
   if (n == 0 || lua_stringtonumber(d->L, tmp) != n + 1) return 0;
 #if LUA_VERSION_NUM < 503

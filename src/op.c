@@ -212,7 +212,7 @@ const char *valid_collection_name(const char *name, size_t len) {
  * c$v1$<name> (pyseekdb's first layout) or c$v2$<32 hex digits> (a collection
  * listed in sdk_collections). Anything else is refused before any SQL. */
 void op_table(lua_State *L, op_t *op, int idx, char out[TABLE_NAME_SIZE]) {
-  size_t len, i;
+  size_t len = 0, i;
   const char *t = NULL;
   int ok = 0;
   if (lua_type(L, idx) == LUA_TSTRING) {
@@ -223,6 +223,15 @@ void op_table(lua_State *L, op_t *op, int idx, char out[TABLE_NAME_SIZE]) {
   }
   if (!ok) op_argerror(L, op, 1, "not a collection's table (use the collection's methods)");
   memcpy(out, t, len + 1);
+}
+
+/* A collection's dimension, as the Lua layer passes it: 1..4096. */
+int op_dimension(lua_State *L, op_t *op, int idx) {
+  int isint;
+  lua_Integer dim = lua_tointegerx(L, idx, &isint);
+  if (!isint || lua_type(L, idx) != LUA_TNUMBER || dim < 1 || dim > 4096)
+    op_argerror(L, op, 1, "not a collection's dimension (use the collection's methods)");
+  return (int)dim;
 }
 
 /* Validates the collection name at idx and writes its v1 table name. */

@@ -62,6 +62,8 @@ static lua_Integer query_vectors(lua_State *L, op_t *op, int dim) {
   single = lua_type(L, -1) == LUA_TNUMBER;
   lua_pop(L, 1);
   n = single ? 1 : (lua_Integer)lua_rawlen(L, S_QE);
+  if (!single && !seq_exact(L, S_QE, n))
+    op_argerror(L, op, 1, "query_embeddings must be a vector or a list of vectors (keys 1..n)");
   if (n == 0) op_fail(L, op, "query_embeddings is empty");
   v = lua_newuserdatauv(L, (size_t)n * dim * sizeof *v, 0); /* S_VECS */
   for (i = 1; i <= n; i++) {
@@ -106,7 +108,7 @@ static int query_body(lua_State *L) {
   const float *vecs;
   const char *fn;
   op_table(L, op, A_TABLE, table);
-  dim = (int)luaL_checkinteger(L, A_DIM);
+  dim = op_dimension(L, op, A_DIM);
   dist = luaL_checkoption(L, A_DIST, "cosine", distances);
   if (lua_type(L, A_ARGS) != LUA_TTABLE) op_argerror(L, op, 1, "table expected, got %s", luaL_typename(L, A_ARGS));
   lua_settop(L, A_EF);

@@ -146,6 +146,7 @@ void ids_list(lua_State *L, op_t *op, int idx) {
   if (lua_type(L, idx) != LUA_TTABLE)
     op_argerror(L, op, 1, "ids must be a string or a list of strings, got %s", luaL_typename(L, idx));
   n = (lua_Integer)lua_rawlen(L, idx);
+  if (!seq_exact(L, idx, n)) op_argerror(L, op, 1, "ids must be a list with keys 1..n (no holes, no other keys)");
   for (i = 1; i <= n; i++) {
     lua_rawgeti(L, idx, i);
     if (lua_type(L, -1) != LUA_TSTRING)
@@ -237,7 +238,7 @@ static int get_body(lua_State *L) {
   int inc, dim, cond;
   lua_Integer limit, offset, next = 1;
   op_table(L, op, A_TABLE, table);
-  dim = (int)luaL_checkinteger(L, A_DIM);
+  dim = op_dimension(L, op, A_DIM);
   if (lua_isnoneornil(L, A_ARGS)) {
     lua_settop(L, A_ARGS - 1);
     lua_newtable(L);

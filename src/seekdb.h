@@ -69,6 +69,7 @@ void op_begin(lua_State *L, op_t *op);
 void op_commit(lua_State *L, op_t *op);
 void op_table_name(lua_State *L, op_t *op, int idx, char out[TABLE_NAME_SIZE]);
 void op_table(lua_State *L, op_t *op, int idx, char out[TABLE_NAME_SIZE]);
+int op_dimension(lua_State *L, op_t *op, int idx);
 void op_dry_begin(lua_State *L, op_t *op);
 int op_dry_result(lua_State *L, op_t *op);
 unsigned int op_try_buf(lua_State *L, op_t *op);

@@ -599,13 +599,10 @@ static int write_body(lua_State *L) {
   op_t *op = op_get(L);
   batch_t *b = op->state;
   char table[TABLE_NAME_SIZE];
-  lua_Integer dim, chunk;
-  int isint;
+  lua_Integer chunk;
   lua_settop(L, A_CHUNK);
   op_table(L, op, A_TABLE, table);
-  dim = lua_tointegerx(L, A_DIM, &isint);
-  if (!isint || dim < 1 || dim > 4096) op_argerror(L, op, 1, "bad collection dimension");
-  b->dim = (int)dim;
+  b->dim = op_dimension(L, op, A_DIM);
   chunk = luaL_optinteger(L, A_CHUNK, 128);
   if (chunk < 1) op_argerror(L, op, 1, "embedding_chunk_size must be at least 1");
   if (lua_type(L, A_ARGS) != LUA_TTABLE)

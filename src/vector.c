@@ -113,7 +113,8 @@ int vec_parse_text(const char *s, size_t len, float *out, int dim) {
     double x;
     while (p < end && *p == ' ') p++;
     if (p < end && *p == ']' && i == 0) { p++; break; }
-    while (p < end && n < sizeof tmp - 1 && (strchr("0123456789+-.eE", *p) != NULL))
+    /* *p first: strchr would also find the set's own terminating NUL */
+    while (p < end && n < sizeof tmp - 1 && *p && strchr("0123456789+-.eE", *p) != NULL)
       tmp[n++] = *p++;
     tmp[n] = '\0';
     if (n == 0 || i >= dim) return 0;

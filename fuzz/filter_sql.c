@@ -1,0 +1,520 @@
+/* libFuzzer target: filter translation, metadata in INSERTs, identifier
+ * validation and SQL escaping, through the module's own dry run
+ * (core.sql, which builds the statements a method would send, without a
+ * server).
+ *
+ * The input is decoded as JSON (json_push); when that gives a value, a Lua
+ * driver running inside the fuzz state calls, for both dialects,
+ *   core.sql(d, "get", "c$v1$t", 3, {where = value})
+ *   core.sql(d, "get", "c$v1$t", 3, {where_document = value})
+ *   core.sql(d, "get", "c$v1$t", 3, {where = value, where_document = value})
+ *   core.sql(d, "get", "c$v1$t", 3, {ids = value})
+ *   core.sql(d, "query", "c$v1$t", 3, "cosine", {query_embeddings = value})
+ *   core.sql(d, "upsert", "c$v1$t", 2, {ids = "a", embeddings = {1, 2}, metadatas = value})
+ * and, with the raw input (at most 100 bytes) as a name, whether or not it is
+ * JSON,
+ *   core.sql(d, "create_collection", name, 3, "cosine", 1)
+ *   core.sql(d, "count", name)
+ * all under pcall. Argument errors are expected; what is checked:
+ *   - an error is a string and names the argument ("bad argument #1 to
+ *     'get' (where..."); a raised error never comes from anywhere else;
+ *   - every statement scans cleanly with MySQL's quoting rules: it does not
+ *     end inside a literal, and outside literals there are only the module's
+ *     own SQL words, numbers and punctuation (no comment, no ';', no piece of
+ *     the input); every '...' literal of a get holds valid UTF-8;
+ *   - get: one statement "SELECT _id,document,metadata FROM `c$v1$t`...
+ *     LIMIT 100 OFFSET 0";
+ *   - get with ids: one statement "... WHERE _id IN (X'..',...)" whose hex
+ *     literals are the ids, in order (none for an empty list);
+ *   - query: one statement per query vector, each vector's X'..' literal the
+ *     little-endian float32 bytes of its numbers (computed here), so a value
+ *     that is not a list of 3 finite float32-sized numbers (or a list of
+ *     them) must have been refused;
+ *   - upsert: START TRANSACTION, one INSERT, COMMIT; the metadata literal,
+ *     unescaped, is exactly meta_encode of the item and reads back as JSON;
+ *   - create_collection and count succeed exactly for the names (tables)
+ *     that an independent check accepts, and put them in `...` unchanged;
+ *   - sb_addquoted: the literal unescapes to the input bytes, with and
+ *     without NO_BACKSLASH_ESCAPES. */
+#include "common.h"
+#include "../src/marshal.h"
+#include "../src/seekdb.h"
+
+int luaopen_seekdb_core(lua_State *L); /* src/core.c */
+
+#define NAME_CAP 100
+
+static const char driver[] =
+  "local core, check = ...\n"
+  "local T = 'c$v1$t'\n"
+  "return function(value, has_value, name)\n"
+  "  local item = value\n"
+  "  if type(value) == 'table' and (type(value[1]) == 'table' or value[1] == core.null) then\n"
+  "    item = value[1]\n"
+  "  end\n"
+  "  for _, d in ipairs{'seekdb', 'mariadb'} do\n"
+  "    if has_value then\n"
+  "      check('get', 'where', nil, pcall(core.sql, d, 'get', T, 3, {where = value}))\n"
+  "      check('get', 'where_document', nil, pcall(core.sql, d, 'get', T, 3, {where_document = value}))\n"
+  "      check('get', 'where', nil, pcall(core.sql, d, 'get', T, 3, {where = value, where_document = value}))\n"
+  "      check('get', 'ids', value, pcall(core.sql, d, 'get', T, 3, {ids = value}))\n"
+  "      check('query', 'query_embeddings', value,\n"
+  "            pcall(core.sql, d, 'query', T, 3, 'cosine', {query_embeddings = value}))\n"
+  "      check('upsert', 'metadatas', item,\n"
+  "            pcall(core.sql, d, 'upsert', T, 2, {ids = 'a', embeddings = {1, 2}, metadatas = value}))\n"
+  "    end\n"
+  "    check('create_collection', name, nil, pcall(core.sql, d, 'create_collection', name, 3, 'cosine', 1))\n"
+  "    check('count', name, nil, pcall(core.sql, d, 'count', name))\n"
+  "  end\n"
+  "end\n";
+
+/* ---- independent identifier rules --------------------------------------------- */
+
+static int name_ok(const char *s, size_t n) {
+  if (n < 1 || n > 59) return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return 0;
+  }
+  return 1;
+}
+
+static int table_ok(const char *s, size_t n) {
+  if (n > 5 && memcmp(s, "c$v1$", 5) == 0) return name_ok(s + 5, n - 5);
+  if (n == 37 && memcmp(s, "c$v2$", 5) == 0) {
+    for (size_t i = 5; i < n; i++)
+      if (!isxdigit((unsigned char)s[i])) return 0;
+    return 1;
+  }
+  return 0;
+}
+
+static int starts(const char *s, size_t n, const char *prefix) {
+  size_t k = strlen(prefix);
+  return n >= k && memcmp(s, prefix, k) == 0;
+}
+
+static int ends(const char *s, size_t n, const char *suffix) {
+  size_t k = strlen(suffix);
+  return n >= k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+static int utf8_ok(const char *str, size_t n) {
+  static const unsigned min[] = {0, 0x80, 0x800, 0x10000};
+  const unsigned char *s = (const unsigned char *)str;
+  size_t i = 0;
+  while (i < n) {
+    unsigned c = s[i], cp;
+    size_t k;
+    if (c < 0x80) { i++; continue; }
+    if ((c & 0xe0) == 0xc0) { k = 1; cp = c & 0x1f; }
+    else if ((c & 0xf0) == 0xe0) { k = 2; cp = c & 0x0f; }
+    else if ((c & 0xf8) == 0xf0) { k = 3; cp = c & 0x07; }
+    else return 0;
+    if (n - i < k + 1) return 0;
+    for (size_t j = 1; j <= k; j++) {
+      if ((s[i + j] & 0xc0) != 0x80) return 0;
+      cp = (cp << 6) | (s[i + j] & 0x3f);
+    }
+    if (cp < min[k] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    i += k + 1;
+  }
+  return 1;
+}
+
+/* ---- literals ------------------------------------------------------------------ */
+
+#define LITS_KEPT 8
+typedef struct lits {
+  lua_State *L;
+  int count;          /* '...' literals (X'..' included) */
+  const char *last;   /* the last one's raw text */
+  size_t last_len;
+  const char *at[LITS_KEPT]; /* the first ones */
+  size_t len[LITS_KEPT];
+  int check_utf8;
+} lits_t;
+
+static void on_literal(char kind, const char *s, size_t n, void *ud) {
+  lits_t *l = ud;
+  if (kind != '\'') return;
+  if (l->count < LITS_KEPT) l->at[l->count] = s, l->len[l->count] = n;
+  l->count++;
+  l->last = s;
+  l->last_len = n;
+  if (l->check_utf8) {
+    luaL_Buffer b;
+    size_t len;
+    const char *u;
+    luaL_buffinit(l->L, &b);
+    fz_sql_unescape(&b, s, n, '\'');
+    luaL_pushresult(&b);
+    u = lua_tolstring(l->L, -1, &len);
+    if (!utf8_ok(u, len)) {
+      fz_dump("literal", s, n);
+      fz_fail("a literal of a get statement is not valid UTF-8 once unescaped");
+    }
+    lua_pop(l->L, 1);
+  }
+}
+
+/* ---- the checks ----------------------------------------------------------------- */
+
+static void check_statement(lua_State *L, const char *method, lua_Integer i, lits_t *lits) {
+  size_t n;
+  const char *s;
+  char what[64];
+  if (lua_type(L, -1) != LUA_TSTRING) fz_fail("%s: statement %lld is not a string", method, (long long)i);
+  s = lua_tolstring(L, -1, &n);
+  snprintf(what, sizeof what, "%s statement %lld", method, (long long)i);
+  memset(lits, 0, sizeof *lits);
+  lits->L = L;
+  lits->check_utf8 = strcmp(method, "get") == 0;
+  fz_check_sql(what, s, n, on_literal, lits);
+}
+
+static void check_get(lua_State *L, int stmts) {
+  lits_t lits;
+  size_t n;
+  const char *s;
+  if (lua_rawlen(L, stmts) != 1) fz_fail("get: %d statements, expected 1", (int)lua_rawlen(L, stmts));
+  lua_rawgeti(L, stmts, 1);
+  check_statement(L, "get", 1, &lits);
+  s = lua_tolstring(L, -1, &n);
+  if (!starts(s, n, "SELECT _id,document,metadata FROM `c$v1$t`") || !ends(s, n, " LIMIT 100 OFFSET 0")) {
+    fz_dump("statement", s, n);
+    fz_fail("get: the statement does not have the shape SELECT _id ... FROM `c$v1$t` ... LIMIT 100 OFFSET 0");
+  }
+  lua_pop(L, 1);
+}
+
+static void check_upsert(lua_State *L, int stmts, int item) {
+  static const char head[] = "INSERT INTO `c$v1$t` (_id,embedding,metadata) VALUES (X'61',X'0000803f00000040',";
+  static const char tail[] = ") ON DUPLICATE KEY UPDATE embedding=VALUES(embedding),metadata=VALUES(metadata)";
+  lits_t lits;
+  size_t n;
+  const char *s;
+  if (lua_rawlen(L, stmts) != 3) fz_fail("upsert: %d statements, expected 3", (int)lua_rawlen(L, stmts));
+  for (lua_Integer i = 1; i <= 3; i++) {
+    lua_rawgeti(L, stmts, i);
+    check_statement(L, "upsert", i, &lits);
+    s = lua_tolstring(L, -1, &n);
+    if ((i == 1 && strcmp(s, "START TRANSACTION") != 0) || (i == 3 && strcmp(s, "COMMIT") != 0))
+      fz_fail("upsert: statement %lld is '%s'", (long long)i, s);
+    if (i == 2) {
+      if (!starts(s, n, head) || !ends(s, n, tail)) {
+        fz_dump("statement", s, n);
+        fz_fail("upsert: the INSERT does not have the expected shape");
+      }
+      if (lits.count == 2) { /* metadata NULL */
+        if (!ends(s, n, ",NULL) ON DUPLICATE KEY UPDATE embedding=VALUES(embedding),metadata=VALUES(metadata)") ||
+            !isnull(L, item))
+          fz_fail("upsert: metadata is neither a literal nor NULL for seekdb.null");
+      } else if (lits.count == 3) {
+        luaL_Buffer b;
+        size_t len;
+        const char *json;
+        jenc j;
+        sbuf want = SBUF_INIT;
+        int v;
+        /* the literal is the last thing before the tail */
+        if (lits.last + lits.last_len + 1 != s + n - (sizeof tail - 1))
+          fz_fail("upsert: the metadata literal is not where it belongs");
+        luaL_buffinit(L, &b);
+        fz_sql_unescape(&b, lits.last, lits.last_len, '\'');
+        luaL_pushresult(&b);
+        json = lua_tolstring(L, -1, &len);
+        /* what the module encodes for the item, unescaped, is the literal */
+        memset(&j, 0, sizeof j);
+        if (lua_type(L, item) != LUA_TTABLE || !meta_encode(L, item, &j, &want)) {
+          sb_free(&want);
+          fz_fail("upsert wrote metadata for an item that meta_encode refuses");
+        }
+        if (want.len != len || memcmp(want.data, json, len) != 0) {
+          fz_dump("literal  ", json, len);
+          fz_dump("meta_encode", want.data, want.len);
+          sb_free(&want);
+          fz_fail("upsert: the metadata literal does not unescape to the JSON text");
+        }
+        sb_free(&want);
+        v = lua_gettop(L);
+        if (!json_push(L, json, len) || lua_type(L, -1) != LUA_TTABLE) {
+          fz_dump("literal", json, len);
+          fz_fail("upsert: the metadata literal is not a JSON object");
+        }
+        lua_settop(L, v - 1);
+      } else
+        fz_fail("upsert: the INSERT has %d literals", lits.count);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+static void hex_of(char *out, const void *p, size_t n) {
+  static const char digits[] = "0123456789abcdef";
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = digits[b[i] >> 4];
+    out[2 * i + 1] = digits[b[i] & 15];
+  }
+}
+
+/* get{ids = value}: the ids are the value (a string) or its items 1..#value. */
+static void check_get_ids(lua_State *L, int stmts, int value) {
+  static const char head[] = "SELECT _id,document,metadata FROM `c$v1$t` WHERE _id IN (";
+  lua_Integer n = lua_type(L, value) == LUA_TSTRING ? 1 : (lua_Integer)lua_rawlen(L, value);
+  lits_t lits;
+  size_t len, pos;
+  const char *s;
+  if ((lua_Integer)lua_rawlen(L, stmts) != (n > 0)) fz_fail("get ids: %d statements for %lld ids", (int)lua_rawlen(L, stmts), (long long)n);
+  if (n == 0) return;
+  lua_rawgeti(L, stmts, 1);
+  check_statement(L, "get", 1, &lits);
+  s = lua_tolstring(L, -1, &len);
+  if (!starts(s, len, head) || !ends(s, len, ")")) {
+    fz_dump("statement", s, len);
+    fz_fail("get ids: the statement does not have the shape SELECT ... WHERE _id IN (...)");
+  }
+  if (lits.count != n) fz_fail("get ids: %d literals for %lld ids", lits.count, (long long)n);
+  pos = sizeof head - 1;
+  for (lua_Integer i = 1; i <= n; i++) {
+    size_t idlen;
+    const char *id;
+    char *hex;
+    if (lua_type(L, value) == LUA_TSTRING) lua_pushvalue(L, value);
+    else lua_rawgeti(L, value, i);
+    if (lua_type(L, -1) != LUA_TSTRING) fz_fail("get accepted ids[%lld] that is a %s", (long long)i, luaL_typename(L, -1));
+    id = lua_tolstring(L, -1, &idlen);
+    /* X'<hex>' then ',' or ')' */
+    if (pos + 2 * idlen + 3 >= len || s[pos] != 'X' || s[pos + 1] != '\'') fz_fail("get ids: id %lld is not X'..'", (long long)i);
+    hex = malloc(2 * idlen + 1);
+    if (!hex) abort();
+    hex_of(hex, id, idlen);
+    if (memcmp(s + pos + 2, hex, 2 * idlen) != 0 || s[pos + 2 + 2 * idlen] != '\'' ||
+        s[pos + 3 + 2 * idlen] != (i < n ? ',' : ')'))
+      fz_fail("get ids: id %lld is not written as its hex", (long long)i);
+    free(hex);
+    pos += 2 * idlen + 4;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+/* The float32 bytes of the query vector at idx, as the module must pack it:
+ * fails (the call should have been refused) if it is not 3 numbers. */
+static void expect_vector(lua_State *L, int idx, lua_Integer q, char hex[25]) {
+  unsigned char bytes[12];
+  lua_Integer k = 0;
+  if (lua_type(L, idx) != LUA_TTABLE || lua_rawlen(L, idx) != 3)
+    fz_fail("query accepted query vector %lld that is not a list of 3 items", (long long)q);
+  for (lua_Integer i = 1; i <= 3; i++) {
+    float f;
+    double x;
+    lua_rawgeti(L, idx, i);
+    if (lua_type(L, -1) != LUA_TNUMBER) fz_fail("query accepted a %s in vector %lld", luaL_typename(L, -1), (long long)q);
+    x = lua_tonumber(L, -1);
+    if (!(x >= -3.4028234663852886e38 && x <= 3.4028234663852886e38))
+      fz_fail("query accepted %g, which no float32 holds", x);
+    f = (float)x;
+    memcpy(bytes + 4 * (i - 1), &f, 4); /* little-endian hosts only, like the module */
+    lua_pop(L, 1);
+  }
+  lua_pushnil(L);
+  while (lua_next(L, idx)) k++, lua_pop(L, 1);
+  if (k != 3) fz_fail("query accepted query vector %lld with keys besides 1..3", (long long)q);
+  hex_of(hex, bytes, 12);
+  hex[24] = '\0';
+}
+
+static void check_query(lua_State *L, int stmts, int value) {
+  lua_Integer n, q;
+  int single;
+  if (lua_type(L, value) != LUA_TTABLE) fz_fail("query accepted query_embeddings that is a %s", luaL_typename(L, value));
+  lua_rawgeti(L, value, 1);
+  single = lua_type(L, -1) == LUA_TNUMBER;
+  lua_pop(L, 1);
+  n = single ? 1 : (lua_Integer)lua_rawlen(L, value);
+  if ((lua_Integer)lua_rawlen(L, stmts) != n) fz_fail("query: %d statements for %lld vectors", (int)lua_rawlen(L, stmts), (long long)n);
+  for (q = 1; q <= n; q++) {
+    char hex[25];
+    lits_t lits;
+    size_t len;
+    const char *s;
+    if (single) lua_pushvalue(L, value);
+    else lua_rawgeti(L, value, q);
+    expect_vector(L, lua_gettop(L), q, hex);
+    lua_pop(L, 1);
+    lua_rawgeti(L, stmts, q);
+    check_statement(L, "query", q, &lits);
+    s = lua_tolstring(L, -1, &len);
+    if (!starts(s, len, "SELECT _id,document,metadata,") || !ends(s, len, " LIMIT 10")) {
+      fz_dump("statement", s, len);
+      fz_fail("query: the statement does not have the shape SELECT _id,... LIMIT 10");
+    }
+    if (lits.count != 2) fz_fail("query: %d literals, expected the vector twice", lits.count);
+    for (int k = 0; k < 2; k++)
+      if (lits.len[k] != 24 || memcmp(lits.at[k], hex, 24) != 0 || lits.at[k][-2] != 'X') {
+        fz_dump("literal", lits.at[k], lits.len[k]);
+        fz_dump("expected", hex, 24);
+        fz_fail("query: vector %lld is not packed as its float32 bytes", (long long)q);
+      }
+    lua_pop(L, 1);
+  }
+}
+
+/* FUZZ_DEBUG=1 in the environment: print what each call gave (for replaying
+ * one input by hand). */
+static void debug_print(lua_State *L) {
+  static int on = -1;
+  if (on < 0) on = getenv("FUZZ_DEBUG") != NULL;
+  if (!on) return;
+  fprintf(stderr, "-- %s: ", lua_tostring(L, 1));
+  if (!lua_toboolean(L, 4)) fprintf(stderr, "raised %s\n", lua_tostring(L, 5));
+  else if (lua_isnil(L, 5)) fprintf(stderr, "nil, %s\n", lua_tostring(L, 6));
+  else if (lua_istable(L, 5)) {
+    fputc('\n', stderr);
+    for (lua_Integer i = 1; i <= (lua_Integer)lua_rawlen(L, 5); i++) {
+      size_t n;
+      const char *s;
+      lua_rawgeti(L, 5, i);
+      s = lua_tolstring(L, -1, &n);
+      fz_dump("  ", s ? s : "?", s ? n : 1);
+      lua_pop(L, 1);
+    }
+  } else fprintf(stderr, "%s\n", luaL_typename(L, 5));
+}
+
+/* check(method, subject, item, pcall's results...) */
+static int l_check(lua_State *L) {
+  const char *method = luaL_checkstring(L, 1);
+  size_t sublen;
+  const char *subject = lua_tolstring(L, 2, &sublen);
+  int ok = lua_toboolean(L, 4), is_name = strcmp(method, "create_collection") == 0,
+      is_table = strcmp(method, "count") == 0;
+  int valid = is_name ? name_ok(subject, sublen) : is_table ? table_ok(subject, sublen) : 1;
+  debug_print(L);
+  if (!ok) {
+    const char *msg;
+    char want[96];
+    size_t mlen;
+    if (lua_type(L, 5) != LUA_TSTRING) fz_fail("%s raised a %s, not a message", method, luaL_typename(L, 5));
+    msg = lua_tolstring(L, 5, &mlen);
+    if (is_name) fz_fail("create_collection raised: %s", msg);
+    if (is_table) {
+      if (valid) fz_fail("count refused the valid table name: %s", msg);
+      snprintf(want, sizeof want, "bad argument #1 to 'count' (not a collection's table");
+    } else
+      snprintf(want, sizeof want, "bad argument #1 to '%s' (%s", method, subject);
+    if (!starts(msg, mlen, want)) {
+      fz_dump("message", msg, mlen);
+      fz_fail("%s raised an error that does not start with \"%s\"", method, want);
+    }
+    return 0;
+  }
+  if (lua_isnil(L, 5)) { /* op_fail: nil, message */
+    if (lua_type(L, 6) != LUA_TSTRING) fz_fail("%s returned nil without a message", method);
+    if (strcmp(method, "get") == 0 || is_table) fz_fail("%s failed: %s", method, lua_tostring(L, 6));
+    if (is_name && valid) fz_fail("create_collection refused a valid name: %s", lua_tostring(L, 6));
+    if (is_name && !starts(lua_tostring(L, 6), lua_rawlen(L, 6), "invalid collection name"))
+      fz_fail("create_collection: unexpected failure %s", lua_tostring(L, 6));
+    if (!is_name && !starts(lua_tostring(L, 6), lua_rawlen(L, 6), subject))
+      fz_fail("%s failed with a message that does not name %s: %s", method, subject, lua_tostring(L, 6));
+    return 0;
+  }
+  if (lua_type(L, 5) != LUA_TTABLE) fz_fail("%s returned a %s", method, luaL_typename(L, 5));
+  if (!valid) fz_fail("%s accepted an invalid %s", method, is_name ? "collection name" : "table name");
+  if (strcmp(method, "get") == 0 && strcmp(subject, "ids") == 0) check_get_ids(L, 5, 3);
+  else if (strcmp(method, "get") == 0) check_get(L, 5);
+  else if (strcmp(method, "query") == 0) check_query(L, 5, 3);
+  else if (strcmp(method, "upsert") == 0) check_upsert(L, 5, 3);
+  else {
+    lits_t lits;
+    char want[128];
+    size_t n;
+    const char *s;
+    if (lua_rawlen(L, 5) != 1) fz_fail("%s: %d statements", method, (int)lua_rawlen(L, 5));
+    lua_rawgeti(L, 5, 1);
+    check_statement(L, method, 1, &lits);
+    s = lua_tolstring(L, -1, &n);
+    if (is_name) snprintf(want, sizeof want, "CREATE TABLE `c$v1$%s` (", subject);
+    else snprintf(want, sizeof want, "SELECT COUNT(*) FROM `%s`", subject);
+    if (!starts(s, n, want) || (is_table && n != strlen(want))) {
+      fz_dump("statement", s, n);
+      fz_fail("%s: the statement does not start with %s", method, want);
+    }
+  }
+  return 0;
+}
+
+/* sb_addquoted: with backslash escapes and without, the literal stands for
+ * exactly the input bytes and the statement closes it. */
+static void check_quoting(lua_State *L, const char *s, size_t n) {
+  for (int nb = 0; nb <= 1; nb++) {
+    sbuf b = SBUF_INIT;
+    sb_addquoted(&b, s, n, nb);
+    if (b.oom) abort();
+    if (!nb) {
+      lits_t lits;
+      luaL_Buffer u;
+      size_t len;
+      const char *back;
+      memset(&lits, 0, sizeof lits);
+      fz_check_sql("sb_addquoted", b.data, b.len, on_literal, &lits);
+      if (lits.count != 1 || lits.last != b.data + 1 || lits.last_len != b.len - 2)
+        fz_fail("sb_addquoted did not write one literal");
+      luaL_buffinit(L, &u);
+      fz_sql_unescape(&u, lits.last, lits.last_len, '\'');
+      luaL_pushresult(&u);
+      back = lua_tolstring(L, -1, &len);
+      if (len != n || memcmp(back, s, n) != 0) fz_fail("sb_addquoted: the literal does not unescape to the input");
+      lua_pop(L, 1);
+    } else {
+      /* NO_BACKSLASH_ESCAPES: only a doubled quote, nothing else special */
+      size_t i = 1, k = 0;
+      if (b.len < 2 || b.data[0] != '\'' || b.data[b.len - 1] != '\'') fz_fail("sb_addquoted (no backslash): not quoted");
+      while (i < b.len - 1) {
+        if (b.data[i] == '\'') {
+          if (b.data[i + 1] != '\'' || i + 1 >= b.len - 1) fz_fail("sb_addquoted (no backslash): a lone quote inside");
+          i++;
+        }
+        if (k >= n || b.data[i] != s[k]) fz_fail("sb_addquoted (no backslash): changed a byte");
+        i++, k++;
+      }
+      if (k != n) fz_fail("sb_addquoted (no backslash): lost bytes");
+    }
+    sb_free(&b);
+  }
+}
+
+typedef struct {
+  const uint8_t *data;
+  size_t size;
+} input_t;
+
+static int run(lua_State *L) {
+  input_t *in = lua_touserdata(L, 1);
+  size_t name_len = in->size < NAME_CAP ? in->size : NAME_CAP;
+  int has_value;
+  luaL_requiref(L, "seekdb.core", luaopen_seekdb_core, 0); /* core */
+  if (luaL_loadbuffer(L, driver, sizeof driver - 1, "=driver") != LUA_OK) lua_error(L);
+  lua_pushvalue(L, -2);
+  lua_pushcfunction(L, l_check);
+  lua_call(L, 2, 1); /* the driver's function */
+  has_value = json_push(L, (const char *)in->data, in->size);
+  if (!has_value) lua_pushnil(L);
+  lua_pushboolean(L, has_value);
+  lua_pushlstring(L, (const char *)in->data, name_len);
+  lua_call(L, 3, 0);
+  check_quoting(L, (const char *)in->data, in->size);
+  return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  input_t in = {data, size};
+  lua_State *L = luaL_newstate();
+  if (!L) abort();
+  luaL_openlibs(L);
+  fz_pcall(L, run, &in, 0);
+  lua_close(L);
+  return 0;
+}
