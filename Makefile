@@ -12,15 +12,17 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 WARNINGS ?= -Wall -Wextra -Werror=implicit-function-declaration
 LDFLAGS ?=
-BUSTED ?= $(LUA) $(shell command -v busted 2>/dev/null || echo /usr/bin/busted)
+BUSTED_BIN ?= $(shell command -v busted 2>/dev/null || echo /usr/bin/busted)
+BUSTED ?= $(LUA) $(BUSTED_BIN)
+LUAJIT ?= luajit
 BUSTED_FLAGS ?=
 VALGRIND ?= valgrind --keep-debuginfo=yes --error-exitcode=9 --num-callers=30 \
             --leak-check=full --show-leak-kinds=definite,indirect \
             --errors-for-leak-kinds=definite,indirect --suppressions=spec/valgrind.supp
 
 # Debian's names for what the build and the specs need.
-DEB_PACKAGES ?= lua5.4 liblua5.4-dev luajit libluajit-5.1-dev libmariadb-dev libcjson-dev \
-                lua-busted luarocks pkg-config gcc make ca-certificates
+DEB_PACKAGES ?= lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev libmariadb-dev libcjson-dev lua-cjson \
+                lua-busted luarocks pkg-config gcc make ca-certificates nginx libnginx-mod-http-lua curl
 SUDO ?= $(if $(filter 0,$(shell id -u)),,sudo)
 
 # Evaluated when used, so that they see what `make deps` just installed.
@@ -39,7 +41,7 @@ OBJ := $(SRC:src/%.c=$(BUILD)/%.o)
 MODULE := $(BUILD)/seekdb/core.so
 FAILALLOC := $(BUILD)/failalloc.so
 
-.PHONY: all deps check-deps test test-luajit test-valgrind test-asan demo clean server-start server-stop
+.PHONY: all deps check-deps luajit-module test test-luajit test-nginx test-valgrind test-asan demo clean server-start server-stop
 
 all: check-deps
 	@$(MAKE) --no-print-directory $(MODULE) $(FAILALLOC)
@@ -54,8 +56,10 @@ deps:
 
 check-deps:
 	@command -v $(MARIADB_CONFIG) >/dev/null 2>&1 && command -v $(LUA) >/dev/null 2>&1 \
-	  && $(PKG_CONFIG) --exists $(LUA_PC) libcjson 2>/dev/null \
-	  && $(LUA) -e 'require "busted.core"' 2>/dev/null \
+	  && command -v $(LUAJIT) >/dev/null 2>&1 && command -v nginx >/dev/null 2>&1 \
+	  && command -v curl >/dev/null 2>&1 && test -f /usr/lib/nginx/modules/ngx_http_lua_module.so \
+	  && $(PKG_CONFIG) --exists $(LUA_PC) luajit libcjson 2>/dev/null \
+	  && $(LUA) -e 'require "busted.core"; require "cjson"' 2>/dev/null \
 	  || $(MAKE) --no-print-directory deps
 
 $(BUILD)/%.o: src/%.c $(HDR)
@@ -73,15 +77,31 @@ $(FAILALLOC): spec/support/failalloc.c
 	$(CC) $(CFLAGS) $(WARNINGS) -fPIC -shared $(LUA_CFLAGS) $< -o $@
 
 # The specs run against a real server: the scratch MariaDB 11.8 that
-# scripts/testdb starts, or the one SEEKDB_TEST_HOST names.
-test: all
+# scripts/testdb starts, or the one SEEKDB_TEST_HOST names. `make test` runs
+# the whole suite under Lua 5.4 and under LuaJIT, then the nginx integration
+# (integration/: a real nginx upserting through ngx.run_worker_thread).
+LUAJIT_BUILD := build/luajit
+
+luajit-module: check-deps
+	@$(MAKE) --no-print-directory LUA=$(LUAJIT) BUILD=$(LUAJIT_BUILD) \
+	  $(LUAJIT_BUILD)/seekdb/core.so $(LUAJIT_BUILD)/failalloc.so
+
+test: all luajit-module
 	@scripts/testdb start
-	@eval "$$(scripts/testdb env)"; $(BUSTED) --cpath="$(BUILD)/?.so" $(BUSTED_FLAGS); rc=$$?; \
+	@eval "$$(scripts/testdb env)"; rc=0; \
+	  echo "== Lua 5.4"; $(BUSTED) --cpath="$(BUILD)/?.so" $(BUSTED_FLAGS) || rc=1; \
+	  echo "== LuaJIT"; $(LUAJIT) $(BUSTED_BIN) --cpath="$(LUAJIT_BUILD)/?.so" $(BUSTED_FLAGS) || rc=1; \
+	  echo "== nginx"; $(BUSTED) integration $(BUSTED_FLAGS) || rc=1; \
 	  scripts/testdb stop; exit $$rc
 
-# The same suite under LuaJIT, with the module built for it.
-test-luajit:
-	@$(MAKE) --no-print-directory LUA=luajit test
+test-luajit: luajit-module
+	@scripts/testdb start
+	@eval "$$(scripts/testdb env)"; $(LUAJIT) $(BUSTED_BIN) --cpath="$(LUAJIT_BUILD)/?.so" $(BUSTED_FLAGS); \
+	  rc=$$?; scripts/testdb stop; exit $$rc
+
+test-nginx: all luajit-module
+	@scripts/testdb start
+	@eval "$$(scripts/testdb env)"; $(BUSTED) integration $(BUSTED_FLAGS); rc=$$?; scripts/testdb stop; exit $$rc
 
 # The whole suite again under valgrind memcheck (the lua-cjson way): any
 # memory error or leak from our code fails it.
@@ -199,7 +219,8 @@ bench: all
 	@$(LUA) -e 'require "luasql.mysql"; require "cjson"'
 	@$(MAKE) --no-print-directory bench/bulk_upsert bench/benchclock.so
 	@scripts/testdb start
-	@eval "$$(scripts/testdb env)"; BENCH_N="$(BENCH_N)" LUA="$(LUA)" $(LUA) bench/run.lua; rc=$$?; \
+	@eval "$$(scripts/testdb env)"; BENCH_N="$(BENCH_N)" LUA="$(LUA)" BENCH_MODULE="$(MODULE)" \
+	  $(LUA) bench/run.lua; rc=$$?; \
 	  scripts/testdb stop; exit $$rc
 
 .PHONY: bench

@@ -133,6 +133,7 @@ int conn_open(lua_State *L) {
   unsigned int port;
   int forced, known, text_only, nret = 1;
   unsigned long max_packet;
+  lua_Integer retries;
   my_bool no = 0;
   conn_t *c;
 
@@ -145,6 +146,7 @@ int conn_open(lua_State *L) {
   port = (unsigned int)opt_integer(L, "port", 0);
   max_packet = (unsigned long)opt_integer(L, "max_packet", 0);
   text_only = opt_boolean(L, "text_protocol");
+  retries = opt_integer(L, "deadlock_retries", 4);
   lua_getfield(L, 1, "dialect");
   forced = luaL_checkoption(L, -1, "auto", dialects);
   lua_pop(L, 1);
@@ -182,6 +184,7 @@ int conn_open(lua_State *L) {
   }
   if (max_packet && max_packet < c->max_packet) c->max_packet = max_packet;
   c->text_only = text_only;
+  c->retries = (int)retries;
   /* pyseekdb's HNSW default ef_search; MariaDB's 20 misses neighbours.
    * Best effort: a server without the variable searches as it does. */
   if (c->dialect == DIALECT_MARIADB) mysql_query(c->my, "SET SESSION mhnsw_ef_search = 64");

@@ -23,6 +23,7 @@ typedef struct conn {
   int dialect;
   unsigned long max_packet; /* the server's max_allowed_packet, or a smaller option */
   int text_only;            /* option: never MariaDB's bulk protocol (tests, benchmarks) */
+  int retries;              /* option: runs of a write again after a deadlock */
   char version[96];
   char where[200];          /* user@host:port/db, for __tostring */
 } conn_t;

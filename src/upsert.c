@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "marshal.h"
 #include "seekdb.h"
@@ -26,9 +27,9 @@ enum { COL_DOC = 1, COL_EMB = 2, COL_META = 4 };
 enum { MODE_UPSERT, MODE_ADD, MODE_UPDATE };
 
 /* Stack slots of the body: the method's arguments, then the fields of args,
- * then the ids seen so far (add) and the ids found on the server. */
+ * then the ids seen so far (add). */
 enum { A_TABLE = 2, A_DIM = 3, A_ARGS = 4, A_EF = 5, A_CHUNK = 6,
-       F_IDS = 7, F_EMB, F_DOC, F_META, F_LAST = F_META, S_SEEN, S_FOUND };
+       F_IDS = 7, F_EMB, F_DOC, F_META, F_LAST = F_META, S_SEEN };
 
 typedef struct item {
   const char *id, *doc; /* point into strings held by the args table; doc NULL: SQL NULL */
@@ -352,9 +353,10 @@ static int find_existing(lua_State *L, op_t *op, batch_t *b, const char *table) 
   lua_Integer i = 0, k;
   MYSQL_ROW row;
   int missing = 0;
-  lua_createtable(L, 0, (int)(b->n < 1024 ? b->n : 1024));
-  lua_replace(L, S_FOUND);
+  int found;
   if (!op->conn) return 0;
+  lua_createtable(L, 0, (int)(b->n < 1024 ? b->n : 1024));
+  found = lua_gettop(L);
   while (i < b->n) {
     sb_adds(s, "SELECT _id FROM ");
     sb_addident(s, table);
@@ -369,16 +371,17 @@ static int find_existing(lua_State *L, op_t *op, batch_t *b, const char *table) 
       unsigned long *len = mysql_fetch_lengths(op->res);
       lua_pushlstring(L, row[0], len[0]);
       lua_pushboolean(L, 1);
-      lua_rawset(L, S_FOUND);
+      lua_rawset(L, found);
     }
     op_free_result(op);
   }
   for (i = 0; i < b->n; i++) {
     lua_pushlstring(L, b->items[i].id, b->items[i].idlen);
-    b->items[i].skip = lua_rawget(L, S_FOUND) == LUA_TNIL;
+    b->items[i].skip = lua_rawget(L, found) == LUA_TNIL;
     missing |= b->items[i].skip;
     lua_pop(L, 1);
   }
+  lua_pop(L, 1);
   return missing;
 }
 
@@ -529,6 +532,10 @@ static void write_bulk(lua_State *L, op_t *op, batch_t *b, const char *table, in
   lua_Integer i = 0;
   unsigned int ncols = 0, c;
   bulk_t *k;
+  if (b->bulk) { /* a retry: prepare afresh */
+    if (b->bulk->stmt) mysql_stmt_close(b->bulk->stmt);
+    free(b->bulk);
+  }
   if (!(k = b->bulk = calloc(1, sizeof *k))) op_fail(L, op, "not enough memory");
   /* the statement, with one ? per column */
   add_head(s, table, cols);
@@ -583,12 +590,63 @@ static void write_rows(lua_State *L, op_t *op, batch_t *b, const char *table) {
     /* Every row written exists and is locked, so the INSERT half never
      * happens; the column is listed (with a zero vector) only to satisfy
      * NOT NULL. */
-    if (!(b->zero = calloc((size_t)b->dim, sizeof(float)))) op_fail(L, op, "not enough memory");
+    if (!b->zero && !(b->zero = calloc((size_t)b->dim, sizeof(float)))) op_fail(L, op, "not enough memory");
     cols |= COL_EMB;
   }
   if (bulk_supported(op) && !op->conn->text_only) write_bulk(L, op, b, table, cols);
   else write_text(L, op, b, table, cols);
   op_commit(L, op);
+}
+
+/* ---- 3c. retrying after a deadlock ------------------------------------------------- */
+
+#define ER_LOCK_WAIT_TIMEOUT 1205
+#define ER_LOCK_DEADLOCK 1213
+
+static int write_attempt(lua_State *L) {
+  op_t *op = op_get(L);
+  write_rows(L, op, op->state, lua_tostring(L, 1));
+  return 0;
+}
+
+/* A few milliseconds, doubling, with jitter so that the writers who
+ * deadlocked do not meet again at once. */
+static void backoff(int attempt) {
+  struct timespec now, d;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  d.tv_sec = 0;
+  d.tv_nsec = (long)((2L << attempt) * 1000000L + now.tv_nsec % 5000000L);
+  nanosleep(&d, NULL);
+}
+
+/* Writes in a protected call of its own. InnoDB ends a deadlock by rolling
+ * back one writer's whole transaction, and a lock wait timeout can happen
+ * to anyone among concurrent writers: since the call is one transaction and
+ * its input is all marshalled already (embedding functions have run), it is
+ * simply run again, up to the client's deadlock_retries. */
+static void write_retrying(lua_State *L, op_t *op, batch_t *b, const char *table) {
+  int attempt;
+  if (!op->conn) {
+    write_rows(L, op, b, table);
+    return;
+  }
+  for (attempt = 0;; attempt++) {
+    lua_pushlightuserdata(L, op);
+    lua_pushcclosure(L, write_attempt, 1);
+    lua_pushstring(L, table);
+    if (lua_pcall(L, 1, 0, 0) == LUA_OK) return;
+    if (!op->failed || op->raise || attempt >= op->conn->retries ||
+        (op->err_no != ER_LOCK_DEADLOCK && op->err_no != ER_LOCK_WAIT_TIMEOUT))
+      lua_error(L); /* as it came */
+    lua_pop(L, 1);
+    op_free_result(op);
+    mysql_query(op->conn->my, "ROLLBACK"); /* a lock wait timeout undid only its statement */
+    op->in_txn = op->failed = 0;
+    op->err_no = 0;
+    op->sqlstate[0] = '\0';
+    op->sql.len = 0;
+    backoff(attempt);
+  }
 }
 
 /* ---- the methods ------------------------------------------------------------------- */
@@ -610,7 +668,6 @@ static int write_body(lua_State *L) {
   op_check_fields(L, op, A_ARGS, write_fields);
   for (int f = 0; f < 4; f++) lua_getfield(L, A_ARGS, field_names[f]); /* F_IDS .. F_META */
   lua_pushnil(L); /* S_SEEN */
-  lua_pushnil(L); /* S_FOUND */
   op_dry_begin(L, op);
 
   collect(L, op, b);
@@ -619,7 +676,7 @@ static int write_body(lua_State *L) {
     collect(L, op, b); /* the callback ran Lua code: check the input again */
     b->cols |= COL_EMB;
   }
-  write_rows(L, op, b, table);
+  write_retrying(L, op, b, table);
   if (b->mode == MODE_UPDATE) push_update_result(L, b);
   if (!op->conn) return op_dry_result(L, op);
   if (b->mode != MODE_UPDATE) lua_pushboolean(L, 1);
