@@ -19,6 +19,18 @@ local seekdb = {
   null = core.null,
 }
 
+--- Readable text of a value (results, metadata...): see seekdb.pretty.
+seekdb.pretty = require "seekdb.pretty"
+
+-- Results of get, query and peek print readably; they are plain tables
+-- otherwise (cjson.encode and table functions see nothing special).
+local Result = { __name = "seekdb.Result", __tostring = seekdb.pretty }
+
+local function result(r, ...)
+  if type(r) == "table" then setmetatable(r, Result) end
+  return r, ...
+end
+
 local DEFAULT_DIMENSION = 384 -- pyseekdb's default (all-MiniLM-L6-v2)
 local DEFAULT_DISTANCE = "cosine"
 local DEFAULT_CHUNK = 128
@@ -145,7 +157,7 @@ end
 -- `args`: `ids`, `where`, `where_document`, `include` (default
 -- `{"documents", "metadatas"}`), `limit` (default 100), `offset` (default 0).
 function Collection:get(args)
-  return self.client._conn:get(self._table, self.dimension, args)
+  return result(self.client._conn:get(self._table, self.dimension, args))
 end
 
 --- Nearest neighbours: `args.query_embeddings` (a vector or a list) or
@@ -154,8 +166,8 @@ end
 -- "distances"}`, plus `"embeddings"`). One inner list per query, nearest
 -- first: `{ids = {{...}}, distances = {{...}}, ...}`.
 function Collection:query(args)
-  return self.client._conn:query(self._table, self.dimension, self.distance, args,
-    self.embedding_function)
+  return result(self.client._conn:query(self._table, self.dimension, self.distance, args,
+    self.embedding_function))
 end
 
 --- The number of rows.

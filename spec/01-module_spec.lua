@@ -22,3 +22,18 @@ describe("the module", function()
       "bad argument #2 to 'register_embedding_function' (function expected, got number)")
   end)
 end)
+
+describe("seekdb.pretty", function()
+  it("renders values readably: keys in order, null, short vectors", function()
+    assert.are.equal('{ a = 1, b = "x", c = null }', seekdb.pretty { b = "x", a = 1, c = seekdb.null })
+    assert.are.equal("{ 1, 2, 3 }", seekdb.pretty { 1, 2, 3 })
+    assert.are.equal("{ 1, 2, 3, 4, 5, 6, ... (8 numbers) }", seekdb.pretty { 1, 2, 3, 4, 5, 6, 7, 8 })
+    assert.are.equal('{ ["odd key"] = true }', seekdb.pretty { ["odd key"] = true })
+    assert.are.equal('"a\\nb"', seekdb.pretty "a\nb")
+    local long = seekdb.pretty { ids = { "a", "b" }, documents = { "a rather long document text", "another long one here" } }
+    assert.matches("^{\n  documents = ", long)
+    local cyclic = {}
+    cyclic.me = cyclic
+    assert.matches("<cycle>", seekdb.pretty(cyclic))
+  end)
+end)
