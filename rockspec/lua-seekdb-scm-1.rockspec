@@ -12,8 +12,9 @@ description = {
   detailed = [[
     Collections of documents, metadata and vectors on seekdb, OceanBase 4.3.5+
     or MariaDB 11.7+, with pyseekdb's API and on-server table layout:
-    Client, create/get/list/delete collections, batched atomic upsert, get and
-    count. The C core talks the MySQL protocol through MariaDB Connector/C.
+    Client, collections (v1 and v2), add/upsert/update/delete, get, query,
+    filters and persisted embedding functions. The C core talks the MySQL
+    protocol through MariaDB Connector/C.
   ]],
   homepage = "https://github.com/lua-seekdb/lua-seekdb",
   license = "Apache-2.0",
@@ -43,17 +44,21 @@ build = {
   type = "builtin",
   modules = {
     seekdb = "lua/seekdb.lua",
+    ["seekdb.pretty"] = "lua/seekdb/pretty.lua",
     ["seekdb.core"] = {
       sources = {
         "src/buffer.c",
         "src/collection.c",
         "src/conn.c",
         "src/core.c",
+        "src/delete.c",
         "src/embed.c",
+        "src/filter.c",
         "src/json.c",
         "src/op.c",
         "src/query.c",
         "src/read.c",
+        "src/sql.c",
         "src/upsert.c",
         "src/vector.c",
       },
