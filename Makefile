@@ -41,12 +41,13 @@ OBJ := $(SRC:src/%.c=$(BUILD)/%.o)
 MODULE := $(BUILD)/seekdb/core.so
 FAILALLOC := $(BUILD)/failalloc.so
 
-.PHONY: all deps check-deps luajit-module test test-luajit test-nginx test-valgrind test-asan demo clean server-start server-stop
+.PHONY: all deps check-deps luajit-module test test-luajit test-nginx test-valgrind test-asan demo nginx-demo clean server-start server-stop
 
 all: check-deps
 	@$(MAKE) --no-print-directory $(MODULE) $(FAILALLOC)
 	@mkdir -p seekdb
-	@cmp -s $(MODULE) seekdb/core.so || cp $(MODULE) seekdb/core.so
+	@# a new file renamed into place: a process that has the old one loaded keeps it
+	@cmp -s $(MODULE) seekdb/core.so || { cp $(MODULE) seekdb/core.so.new && mv -f seekdb/core.so.new seekdb/core.so; }
 
 # Installs what a fresh Debian needs; the other targets call it only when
 # something is missing.
@@ -145,6 +146,16 @@ demo: all
 	@eval "$$(scripts/testdb env)"; LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="./?.so;;" \
 	  $(LUA) examples/upsert.lua; rc=$$?; scripts/testdb stop; exit $$rc
 
+# An upsert inside nginx: the scratch server, nginx with examples/openresty,
+# a POST and a query with curl, then both stopped.
+nginx-demo: all luajit-module
+	@scripts/testdb start
+	@eval "$$(scripts/testdb env)"; scripts/nginx-demo start && url=$$(scripts/nginx-demo url) && \
+	  echo "POST $$url/upsert" && curl -s -X POST --data-binary \
+	    '{"ids":["item1","item2"],"embeddings":[[0.1,0.2,0.3],[0.4,0.5,0.6]],"documents":["Doc 1","Doc 2"],"metadatas":[{"category":"AI"},{"category":"ML"}]}' \
+	    "$$url/upsert" && echo "GET $$url/query?v=0.1,0.2,0.25&n=2" && curl -s "$$url/query?v=0.1,0.2,0.25&n=2"; \
+	  rc=$$?; scripts/nginx-demo stop; scripts/testdb stop; exit $$rc
+
 server-start:
 	@scripts/testdb start
 server-stop:
@@ -224,3 +235,19 @@ bench: all
 	  scripts/testdb stop; exit $$rc
 
 .PHONY: bench
+
+# ---- API reference -------------------------------------------------------------
+# `make docs` writes the HTML API reference to doc/index.html with LDoc (config.ld:
+# lua/seekdb.lua, lua/seekdb/pretty.lua and the /*** comments of src/core.c).
+# Debian's lua-ldoc runs it and lua-discount renders the Markdown of the comments;
+# both are installed when missing. A warning of LDoc fails it. No server needed.
+LDOC ?= ldoc
+
+.PHONY: docs
+docs:
+	@command -v $(LDOC) >/dev/null 2>&1 && dpkg -s lua-discount >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	    --no-install-recommends lua-ldoc lua-discount; }
+	@rm -rf doc
+	$(LDOC) --fatalwarnings .
+	@test -f doc/index.html && echo "API reference: doc/index.html"

@@ -40,6 +40,27 @@ local function argerror(n, fname, msg, level)
   error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg), (level or 1) + 1)
 end
 
+-- Methods called with '.' instead of ':' get self wrong: say so.
+local function check_self(self, class, fname)
+  if getmetatable(self) ~= class then
+    error(("bad argument #1 to '%s' (%s expected, got %s: call it as x:%s(...))"):format(fname,
+      class.__name, type(self), fname), 3)
+  end
+end
+
+local function check_opts(opts, n, fname)
+  if opts ~= nil and type(opts) ~= "table" then
+    argerror(n, fname, "table expected, got " .. type(opts), 3)
+  end
+end
+
+local function check_chunk(size, fname)
+  if size ~= nil and (math.type and math.type(size) ~= "integer" or type(size) ~= "number"
+      or size < 1 or size % 1 ~= 0) then
+    argerror(1, fname, "embedding_chunk_size must be an integer of at least 1", 3)
+  end
+end
+
 local function callable(f)
   return type(f) == "function" or (type(f) == "table" and (getmetatable(f) or {}).__call ~= nil)
 end
@@ -123,6 +144,7 @@ end
 -- Documents without embeddings go through the collection's embedding function.
 -- @return `true`, or `nil, errmsg, errno, sqlstate`
 function Collection:upsert(args)
+  check_self(self, Collection, "upsert")
   return self.client._conn:upsert(self._table, self.dimension, args, self.embedding_function,
     self.embedding_chunk_size)
 end
@@ -132,6 +154,7 @@ end
 -- embeddings, or documents and an embedding function.
 -- @return `true`, or `nil, errmsg, errno, sqlstate`
 function Collection:add(args)
+  check_self(self, Collection, "add")
   return self.client._conn:add(self._table, self.dimension, args, self.embedding_function,
     self.embedding_chunk_size)
 end
@@ -140,6 +163,7 @@ end
 -- are not in the collection are skipped (as in pyseekdb) and returned.
 -- @return `{updated = n, missing = {ids...}}`, or `nil, errmsg, errno, sqlstate`
 function Collection:update(args)
+  check_self(self, Collection, "update")
   return self.client._conn:update(self._table, self.dimension, args, self.embedding_function,
     self.embedding_chunk_size)
 end
@@ -148,6 +172,7 @@ end
 -- (at least one is needed).
 -- @return the number of rows deleted, or `nil, errmsg, errno, sqlstate`
 function Collection:delete(args)
+  check_self(self, Collection, "delete")
   return self.client._conn:delete(self._table, args)
 end
 
@@ -157,6 +182,7 @@ end
 -- `args`: `ids`, `where`, `where_document`, `include` (default
 -- `{"documents", "metadatas"}`), `limit` (default 100), `offset` (default 0).
 function Collection:get(args)
+  check_self(self, Collection, "get")
   return result(self.client._conn:get(self._table, self.dimension, args))
 end
 
@@ -166,17 +192,23 @@ end
 -- "distances"}`, plus `"embeddings"`). One inner list per query, nearest
 -- first: `{ids = {{...}}, distances = {{...}}, ...}`.
 function Collection:query(args)
+  check_self(self, Collection, "query")
   return result(self.client._conn:query(self._table, self.dimension, self.distance, args,
     self.embedding_function))
 end
 
 --- The number of rows.
 function Collection:count()
+  check_self(self, Collection, "count")
   return self.client._conn:count(self._table)
 end
 
 --- The first `n` rows (default 10) with everything included.
 function Collection:peek(n)
+  check_self(self, Collection, "peek")
+  if n ~= nil and (type(n) ~= "number" or n < 0 or n % 1 ~= 0) then
+    argerror(1, "peek", "a non-negative integer expected, got " .. type(n), 2)
+  end
   return self:get { limit = n or 10, include = { "documents", "metadatas", "embeddings" } }
 end
 
@@ -204,6 +236,9 @@ function seekdb.Client(opts)
   end
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
+  if not ({ [true] = 1, auto = 1, seekdb = 1, mariadb = 1 })[o.dialect == nil or o.dialect] then
+    argerror(1, "Client", "option 'dialect' must be \"auto\", \"seekdb\" or \"mariadb\"", 2)
+  end
   o.host = o.host or os.getenv("SEEKDB_HOST") or "127.0.0.1"
   o.port = o.port or 2881
   o.user = o.user or "root"
@@ -221,6 +256,7 @@ end
 
 --- Closes the connection; calling it twice is harmless.
 function Client:close()
+  check_self(self, Client, "close")
   return self._conn:close()
 end
 
@@ -228,6 +264,7 @@ Client.__close = Client.close
 
 --- `{dialect = "seekdb"|"mariadb", version = "...", max_packet = n}`
 function Client:info()
+  check_self(self, Client, "info")
   return self._conn:info()
 end
 
@@ -236,6 +273,7 @@ end
 -- strings, SQL NULL is `seekdb.null`); other statements give
 -- `{affected_rows =, insert_id =, warning_count =}`.
 function Client:query(sql)
+  check_self(self, Client, "query")
   return self._conn:sql(sql)
 end
 
@@ -263,9 +301,11 @@ end
 -- the table `c$v1$<name>`).
 -- @return a collection, or `nil, errmsg, errno, sqlstate`
 function Client:create_collection(opts)
+  check_self(self, Client, "create_collection")
   if type(opts) ~= "table" then
     argerror(1, "create_collection", "table expected, got " .. type(opts), 2)
   end
+  check_chunk(opts.embedding_chunk_size, "create_collection")
   local ef, persisted = embedding_of(opts, "create_collection")
   local dimension, err = opts.dimension, nil
   if dimension == nil then
@@ -305,7 +345,10 @@ end
 -- has none stored (passing a different one than the stored is an error).
 -- @return a collection, or `nil, errmsg, errno, sqlstate`
 function Client:get_collection(name, opts)
+  check_self(self, Client, "get_collection")
+  check_opts(opts, 2, "get_collection")
   opts = opts or {}
+  check_chunk(opts.embedding_chunk_size, "get_collection")
   local desc, err, errno, sqlstate = self._conn:describe_collection(name)
   if not desc then return nil, err, errno, sqlstate end
   local ef, why = attach_embedding(desc, opts)
@@ -318,6 +361,7 @@ local ER_TABLE_EXISTS, ER_DUP_ENTRY = 1050, 1062
 --- The collection if it exists, else a new one made from `opts`. Safe when
 -- two clients race to create it: the loser gets the winner's collection.
 function Client:get_or_create_collection(opts)
+  check_self(self, Client, "get_or_create_collection")
   if type(opts) ~= "table" then
     argerror(1, "get_or_create_collection", "table expected, got " .. type(opts), 2)
   end
@@ -336,12 +380,14 @@ end
 
 --- `true` if the collection exists, `false` if not (so not for assert()).
 function Client:has_collection(name)
+  check_self(self, Client, "has_collection")
   return self._conn:has_collection(name)
 end
 
 --- All collections, v1 and v2, sorted by name (a list of collection
 -- objects, as in pyseekdb).
 function Client:list_collections()
+  check_self(self, Client, "list_collections")
   local names, err, errno, sqlstate = self._conn:list_collections()
   if not names then return nil, err, errno, sqlstate end
   local list = {}
@@ -354,6 +400,7 @@ end
 
 --- Drops a collection and its data (and its row in sdk_collections).
 function Client:delete_collection(name)
+  check_self(self, Client, "delete_collection")
   return self._conn:delete_collection(name)
 end
 

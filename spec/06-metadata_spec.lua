@@ -86,7 +86,7 @@ describe("metadata", function()
       { { f = 0 / 0 }, "metadatas.f is NaN or infinite", false },
       { { f = -math.huge }, "metadatas.f is NaN or infinite", false },
       { { s = "\xff" }, "metadatas.s is a string that is not valid UTF%-8", false },
-      { cyclic, "nested more than 64 levels deep %(is the table cyclic%?%)", false },
+      { cyclic, "nested more than 32 levels deep %(is the table cyclic%?%)", false },
       { { co = coroutine.create(print) }, "metadatas.co is a thread", true },
       { { [true] = 1 }, "metadatas must be a table with string keys", true },
       { { x = { [2] = 1 } }, "metadatas.x is a table that is neither a list", true },

@@ -132,10 +132,13 @@ static int create_body(lua_State *L) {
     op_argerror(L, op, 1, "dimension must be an integer, got %s", luaL_typename(L, 3));
   if (dim < 1 || dim > DIM_MAX)
     op_fail(L, op, "dimension %I is out of range: a collection has 1 to 4096 dimensions", dim);
-  dist = luaL_checkoption(L, 4, "cosine", distances);
+  for (dist = 0; distances[dist] && !(lua_type(L, 4) == LUA_TSTRING && strcmp(lua_tostring(L, 4), distances[dist]) == 0); dist++) {}
+  if (!distances[dist])
+    op_argerror(L, op, 1, "distance must be \"cosine\", \"l2\" or \"inner_product\"");
   if (dist == DIST_IP && op->dialect == DIALECT_MARIADB)
     op_fail(L, op, "MariaDB has no inner-product distance: use distance = \"cosine\" or \"l2\"");
-  version = luaL_optinteger(L, 5, 2);
+  version = lua_isnoneornil(L, 5) ? 2 : lua_tointegerx(L, 5, &isint);
+  if (!lua_isnoneornil(L, 5) && (!isint || lua_type(L, 5) != LUA_TNUMBER)) version = 0;
   if (version != 1 && version != 2) op_argerror(L, op, 1, "version must be 1 or 2");
   op_dry_begin(L, op);
   if (version == 1) {
@@ -191,9 +194,11 @@ static const char *find_ci(const char *hay, const char *needle) {
   return NULL;
 }
 
-/* The dimension: `embedding` vector(N) in SHOW CREATE TABLE. */
+/* The dimension: `embedding` vector(N) in SHOW CREATE TABLE ("embedding"
+ * when the session runs with sql_mode ANSI_QUOTES). */
 static lua_Integer parse_dimension(const char *ddl) {
   const char *p = strstr(ddl, "`embedding`");
+  if (!p) p = strstr(ddl, "\"embedding\"");
   if (!p) return 0;
   p += strlen("`embedding`");
   while (*p == ' ') p++;

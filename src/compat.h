@@ -37,6 +37,16 @@ static inline int compat_isinteger(lua_State *L, int idx) {
 }
 #define lua_isinteger compat_isinteger
 
+/* 5.3's lua_tointegerx: only numbers with an integral value */
+static inline lua_Integer compat_tointegerx(lua_State *L, int idx, int *isnum) {
+  int ok = 0;
+  lua_Number x = lua_tonumberx(L, idx, &ok);
+  ok = ok && x == floor(x) && fabs(x) <= LUAJIT_EXACT_MAX;
+  if (isnum) *isnum = ok;
+  return ok ? (lua_Integer)x : 0;
+}
+#define lua_tointegerx compat_tointegerx
+
 /* 5.3+ return the type of what they push */
 static inline int compat_rawget(lua_State *L, int idx) {
   lua_rawget(L, idx);

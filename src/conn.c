@@ -148,7 +148,11 @@ int conn_open(lua_State *L) {
   text_only = opt_boolean(L, "text_protocol");
   retries = opt_integer(L, "deadlock_retries", 4);
   lua_getfield(L, 1, "dialect");
-  forced = luaL_checkoption(L, -1, "auto", dialects);
+  for (forced = 0; !lua_isnil(L, -1) && dialects[forced] &&
+                   !(lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), dialects[forced]) == 0);
+       forced++) {}
+  if (!dialects[forced]) luaL_argerror(L, 1, "option 'dialect' must be \"auto\", \"seekdb\" or \"mariadb\"");
+  if (lua_isnil(L, -1)) forced = 0;
   lua_pop(L, 1);
 
   /* A no-op in Connector/C 3, but the documented way to use the library from

@@ -1,12 +1,64 @@
-/* luaopen_seekdb_core: the C core of lua-seekdb.
+/***
+ * The C core of lua-seekdb: connections, argument checks, SQL, batching,
+ * transactions, decoding rows, calling embedding functions.
  *
- *   core.connect(opts)          -> connection | nil, errmsg, errno, sqlstate
- *   core.null                   -> light userdata NULL (equals cjson.null)
- *   core.embedding_dimension(f) -> dimension | nil, errmsg
- *   core.decode_vector(data, dim) -> {numbers} | nil
- *   core.sql(dialect, method, ...) -> {statements}: what a method of the
- *     connection would send, without a server (golden tests of the seekdb
- *     dialect). The arguments are the method's, after the connection.
+ * `require "seekdb.core"` loads it (its C entry point is
+ * `luaopen_seekdb_core`). Applications use @{seekdb}, the readable face over
+ * these functions. The connection that `connect` returns is a userdata whose
+ * methods (`upsert`, `get`, `query`... taking the collection's table name,
+ * and its dimension where needed, before the collection method's arguments)
+ * the Lua layer calls. A connection belongs to one thread: in nginx, each
+ * `ngx.run_worker_thread` call makes its own.
+ * @module seekdb.core
+ */
+
+/***
+ * Connects to a server. @{seekdb.Client} fills in the defaults (host, port,
+ * user, password, database, `user@tenant`) and calls this.
+ * @function connect
+ * @tparam table opts the options of @{seekdb.Client}
+ * @return a connection, or `nil, errmsg, errno, sqlstate`
+ */
+
+/***
+ * Stands for SQL NULL inside lists: a light userdata NULL, so it equals
+ * lua-cjson's `cjson.null`. The same value as @{seekdb.null}.
+ * @class field
+ * @name null
+ */
+
+/***
+ * The dimension of an embedding function, learnt by calling it once on a
+ * sample text (what pyseekdb does for a collection created with an
+ * embedding function and no dimension).
+ * @function embedding_dimension
+ * @tparam function ef an embedding function: a list of documents in, one
+ *   vector (a list of numbers) per document out
+ * @treturn[1] integer the length of the vector it returned, 1 to 4096
+ * @return[2] `nil, errmsg` when it raised an error or returned no proper vector
+ */
+
+/***
+ * What a method of the connection would send, without a server: the golden
+ * tests of each dialect's SQL use it.
+ * @function sql
+ * @tparam string dialect `"seekdb"` or `"mariadb"`
+ * @tparam string method `"create_collection"`, `"upsert"`, `"add"`,
+ *   `"update"`, `"delete"`, `"get"`, `"count"` or `"query"`
+ * @param ... the method's arguments, after the connection
+ * @treturn {string,...} the statements, in order
+ * @raise when `method` is not one of those, or its arguments are wrong
+ */
+
+/***
+ * Decodes a vector as a server sends it: float32 bytes (MariaDB), or, with
+ * `text` true, also the text `"[1,2]"` that seekdb may send.
+ * @function decode_vector
+ * @tparam string data the column's value
+ * @tparam integer dim the number of numbers expected, 1 to 65536
+ * @tparam[opt] boolean text accept the text form too
+ * @treturn {number,...}|nil the numbers, or `nil` when `data` is not a
+ *   vector of `dim` numbers
  */
 #include <string.h>
 
@@ -31,14 +83,15 @@ static int core_sql(lua_State *L) {
   return luaL_argerror(L, 2, lua_pushfstring(L, "no method '%s'", method));
 }
 
-/* core.decode_vector(data, dim) -> {numbers} | nil: a vector as a server sends
- * it, float32 bytes (MariaDB) or text "[1,2]" (seekdb). */
+/* core.decode_vector(data, dim[, text]) -> {numbers} | nil: a vector as a
+ * server sends it, float32 bytes (MariaDB), or with `text` true also the
+ * text "[1,2]" seekdb may send. */
 static int core_decode_vector(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
   lua_Integer dim = luaL_checkinteger(L, 2);
   luaL_argcheck(L, dim >= 1 && dim <= 65536, 2, "dimension out of range");
-  if (!vec_push(L, s, len, (int)dim)) lua_pushnil(L);
+  if (!vec_push(L, s, len, (int)dim, lua_toboolean(L, 3))) lua_pushnil(L);
   return 1;
 }
 

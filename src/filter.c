@@ -36,6 +36,16 @@ typedef struct fctx {
   size_t pathlen;
 } fctx;
 
+/* A bad value (not UTF-8, not finite): nil, err like any bad value. */
+static int fvalue(fctx *f, const char *fmt, ...) {
+  va_list ap;
+  const char *msg;
+  va_start(ap, fmt);
+  msg = lua_pushvfstring(f->L, fmt, ap);
+  va_end(ap);
+  return op_fail(f->L, f->op, "%s %s", f->path, msg);
+}
+
 static int ffail(fctx *f, const char *fmt, ...) {
   va_list ap;
   const char *msg;
@@ -91,6 +101,8 @@ static void add_path(fctx *f, const char *k, size_t len) {
     if (!(c == '_' || (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z'))) plain = 0;
   }
   if (len == 0 || !utf8_valid(k, len)) ffail(f, "is not a usable metadata key (empty or not UTF-8)");
+  if (k[0] == '-' && f->op->dialect == DIALECT_MARIADB) /* MariaDB finds no $."-..." member */
+    ffail(f, "is a metadata key a filter cannot name on MariaDB (it starts with '-')");
   f->tmp->len = 0;
   sb_adds(f->tmp, plain ? "$." : "$.\"");
   sb_add(f->tmp, k, len);
@@ -129,7 +141,7 @@ static void add_json_array(fctx *f, int idx, int is_list) {
     if (i > 1) sb_addc(f->tmp, ',');
     ok = json_encode(L, -1, &j, f->tmp);
     lua_pop(L, 1);
-    if (!ok) ffail(f, "%s", j.err[0] == ' ' ? j.err + 1 : j.err);
+    if (!ok) fvalue(f, "%s", j.err[0] == ' ' ? j.err + 1 : j.err);
   }
   sb_addc(f->tmp, ']');
   if (f->op->dialect == DIALECT_SEEKDB) sb_adds(f->out, "CAST(");
@@ -144,13 +156,13 @@ static void add_scalar(fctx *f, int idx) {
   if (lua_type(L, idx) == LUA_TSTRING) {
     size_t len;
     const char *s = lua_tolstring(L, idx, &len);
-    if (!utf8_valid(s, len)) ffail(f, "is a string that is not valid UTF-8");
+    if (!utf8_valid(s, len)) fvalue(f, "is a string that is not valid UTF-8");
     add_quoted(f, s, len);
   } else if (lua_isinteger(L, idx)) {
     sb_addint(f->out, (long long)lua_tointeger(L, idx));
   } else if (lua_type(L, idx) == LUA_TNUMBER) {
     double x = (double)lua_tonumber(L, idx);
-    if (x != x || x - x != 0) ffail(f, "is NaN or infinite");
+    if (x != x || x - x != 0) fvalue(f, "is NaN or infinite");
     snprintf(num, sizeof num, "%.17g", x);
     for (char *c = num; *c; c++) if (*c == ',') *c = '.';
     sb_adds(f->out, num);
@@ -286,11 +298,16 @@ static void doc_expr(fctx *f, int idx, int depth) {
       const char *s;
       if (lua_type(L, v) != LUA_TSTRING) ffail(f, "must be a string, got %s", luaL_typename(L, v));
       s = lua_tolstring(L, v, &len);
-      if (!utf8_valid(s, len)) ffail(f, "is a string that is not valid UTF-8");
+      if (!utf8_valid(s, len)) fvalue(f, "is a string that is not valid UTF-8");
       if (neg) sb_adds(f->out, "NOT ");
       if (base[0] == 'c') {
+        /* InnoDB's full-text parser takes '*' as truncation even here, and a
+         * '*' after no word is a syntax error: words are what matters. */
+        f->tmp->len = 0;
+        sb_add(f->tmp, s, len);
+        for (size_t c = 0; c < f->tmp->len; c++) if (f->tmp->data[c] == '*') f->tmp->data[c] = ' ';
         sb_adds(f->out, "MATCH(document) AGAINST (");
-        add_quoted(f, s, len);
+        add_quoted(f, f->tmp->data, f->tmp->len);
         sb_adds(f->out, " IN NATURAL LANGUAGE MODE)");
       } else {
         sb_adds(f->out, "(document REGEXP ");

@@ -18,7 +18,8 @@
 #include "marshal.h"
 #include "seekdb.h"
 
-#define JSON_MAX_DEPTH 64
+/* MariaDB's JSON_VALID refuses documents nested deeper than 32 */
+#define JSON_MAX_DEPTH 32
 
 /* ---- UTF-8 --------------------------------------------------------------- */
 
@@ -245,7 +246,7 @@ static int encode_value(lua_State *L, int idx, jenc *j, int depth, cJSON *parent
       int kind;
       cJSON *node;
       if (depth >= JSON_MAX_DEPTH)
-        return jfail(j, "is nested more than 64 levels deep (is the table cyclic?)");
+        return jfail(j, "is nested more than 32 levels deep (is the table cyclic?)");
       luaL_checkstack(L, 8, "metadata nested too deeply");
       kind = table_kind(L, idx);
       if (!kind)

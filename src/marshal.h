@@ -22,8 +22,9 @@ enum vec_status {
 int vec_read(lua_State *L, int idx, int dim, float *out, lua_Integer *pos);
 const char *vec_status_text(int status);
 int seq_exact(lua_State *L, int idx, lua_Integer n);
+int seq_exact_full(lua_State *L, int idx, lua_Integer n);
 void vec_addhex(sbuf *b, const float *v, int dim);
-int vec_push(lua_State *L, const char *data, size_t len, int dim);
+int vec_push(lua_State *L, const char *data, size_t len, int dim, int text_ok);
 int vec_parse_text(const char *s, size_t len, float *out, int dim);
 
 /* json.c */

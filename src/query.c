@@ -41,6 +41,7 @@ static lua_Integer query_vectors(lua_State *L, op_t *op, int dim) {
     if (lua_type(L, S_QT) != LUA_TTABLE)
       op_argerror(L, op, 1, "query_texts must be a string or a list of strings, got %s", luaL_typename(L, S_QT));
     n = (lua_Integer)lua_rawlen(L, S_QT);
+    if (!seq_exact_full(L, S_QT, n)) op_argerror(L, op, 1, "query_texts must be a list with keys 1..n");
     if (n == 0) op_fail(L, op, "query_texts is empty");
     for (i = 1; i <= n; i++) {
       lua_rawgeti(L, S_QT, i);
@@ -62,7 +63,7 @@ static lua_Integer query_vectors(lua_State *L, op_t *op, int dim) {
   single = lua_type(L, -1) == LUA_TNUMBER;
   lua_pop(L, 1);
   n = single ? 1 : (lua_Integer)lua_rawlen(L, S_QE);
-  if (!single && !seq_exact(L, S_QE, n))
+  if (!single && !seq_exact_full(L, S_QE, n))
     op_argerror(L, op, 1, "query_embeddings must be a vector or a list of vectors (keys 1..n)");
   if (n == 0) op_fail(L, op, "query_embeddings is empty");
   v = lua_newuserdatauv(L, (size_t)n * dim * sizeof *v, 0); /* S_VECS */
@@ -73,7 +74,12 @@ static lua_Integer query_vectors(lua_State *L, op_t *op, int dim) {
     if (status == VEC_LENGTH)
       op_fail(L, op, "query_embeddings[%I] has %I numbers; the collection's dimension is %d", i, pos, dim);
     if (status == VEC_NONFINITE || status == VEC_RANGE)
-      op_fail(L, op, "query_embeddings[%I] %s", i, vec_status_text(status));
+      op_fail(L, op, "query_embeddings[%I][%I] is %s", i, pos,
+              status == VEC_NONFINITE ? "NaN or infinite" : "too large for a float32");
+    if (status == VEC_NOTNUM) {
+      lua_rawgeti(L, -1, pos);
+      op_argerror(L, op, 1, "query_embeddings[%I][%I] must be a number, got %s", i, pos, luaL_typename(L, -1));
+    }
     if (status != VEC_OK) op_argerror(L, op, 1, "query_embeddings[%I] %s", i, vec_status_text(status));
     lua_pop(L, 1);
   }

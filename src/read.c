@@ -25,6 +25,7 @@ int include_parse(lua_State *L, op_t *op, int args, int def, int allowed) {
   if (lua_type(L, -1) != LUA_TTABLE)
     op_argerror(L, op, 1, "include must be a list of field names, got %s", luaL_typename(L, -1));
   n = (lua_Integer)lua_rawlen(L, -1);
+  if (!seq_exact_full(L, -1, n)) op_argerror(L, op, 1, "include must be a list with keys 1..n");
   for (i = 1; i <= n; i++) {
     const char *s;
     int k;
@@ -100,7 +101,7 @@ void rows_push(lua_State *L, op_t *op, int out, MYSQL_ROW row, unsigned long *le
   }
   if (inc & INC_EMB) {
     if (!row[col]) pushnull(L);
-    else if (!vec_push(L, row[col], len[col], dim))
+    else if (!vec_push(L, row[col], len[col], dim, op->dialect == DIALECT_SEEKDB))
       op_fail(L, op, "the embedding of id '%s' is not a vector of %d numbers", row[0], dim);
     store(L, out, "embeddings", k);
     col++;
@@ -146,7 +147,7 @@ void ids_list(lua_State *L, op_t *op, int idx) {
   if (lua_type(L, idx) != LUA_TTABLE)
     op_argerror(L, op, 1, "ids must be a string or a list of strings, got %s", luaL_typename(L, idx));
   n = (lua_Integer)lua_rawlen(L, idx);
-  if (!seq_exact(L, idx, n)) op_argerror(L, op, 1, "ids must be a list with keys 1..n (no holes, no other keys)");
+  if (!seq_exact_full(L, idx, n)) op_argerror(L, op, 1, "ids must be a list with keys 1..n (no holes, no other keys)");
   for (i = 1; i <= n; i++) {
     lua_rawgeti(L, idx, i);
     if (lua_type(L, -1) != LUA_TSTRING)

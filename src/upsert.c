@@ -120,8 +120,11 @@ static lua_Integer field_count(lua_State *L, op_t *op, batch_t *b, int slot) {
   /* one vector is a list of numbers; one metadata is a table with string keys */
   if (slot == F_EMB && first == LUA_TNUMBER) return 1;
   if (slot == F_META && !(n > 0 && (first == LUA_TTABLE || first == LUA_TLIGHTUSERDATA))) return 1;
-  if (!seq_exact(L, slot, n))
+  if (!seq_exact_full(L, slot, n))
     op_argerror(L, op, 1, "%s must be a list with keys 1..n (no holes, no other keys)", FIELD_NAME(slot));
+  /* a list of vectors holds tables: {"1", "2"} is not a vector of one id */
+  if (slot == F_EMB && first != LUA_TTABLE && first != LUA_TLIGHTUSERDATA)
+    op_argerror(L, op, 1, "embeddings[1] must be a list of numbers, got %s", lua_typename(L, first));
   b->list[slot] = 1;
   return n;
 }

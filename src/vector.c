@@ -25,10 +25,33 @@ const char *vec_status_text(int status) {
  * Holes inside 1..n are not looked for: every caller reads each item 1..n
  * and reports a nil one by its index, which says more than "has holes".
  * The fast answer asks lua_next for the key after n: in a plain array there
- * is none. Only if that finds some key do we look at every key. */
+ * is none, and if there is a key we look at every key. It is not proof (keys
+ * 1..n kept in the hash part may come after an extra key), so lists whose
+ * extra keys would change what is written (ids...) use seq_exact_full. */
+int seq_exact_full(lua_State *L, int idx, lua_Integer n) {
+  lua_Integer count = 0;
+  idx = lua_absindex(L, idx);
+  if ((lua_Integer)lua_rawlen(L, idx) != n) return 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > n) {
+      lua_pop(L, 1);
+      return 0;
+    }
+    count++;
+  }
+  return count <= n;
+}
+
 int seq_exact(lua_State *L, int idx, lua_Integer n) {
   int more;
   idx = lua_absindex(L, idx);
+  /* LuaJIT keeps key 0 in the array part, before 1: look for it apart */
+  lua_rawgeti(L, idx, 0);
+  more = !lua_isnil(L, -1);
+  lua_pop(L, 1);
+  if (more) return 0;
   if (n == 0) {
     lua_pushnil(L);
     more = lua_next(L, idx);
@@ -51,11 +74,33 @@ int seq_exact(lua_State *L, int idx, lua_Integer n) {
 }
 
 int vec_read(lua_State *L, int idx, int dim, float *out, lua_Integer *pos) {
-  int i;
+  int i, len;
   idx = lua_absindex(L, idx);
   if (lua_type(L, idx) != LUA_TTABLE) return VEC_NOTTABLE;
-  if ((lua_Integer)lua_rawlen(L, idx) != dim) {
-    *pos = (lua_Integer)lua_rawlen(L, idx);
+  len = (int)lua_rawlen(L, idx);
+  /* the items' types first: {{1,2,3}} is a nested table, not one number */
+  for (i = 1; i <= len && i <= dim; i++) {
+    lua_rawgeti(L, idx, i);
+    if (lua_type(L, -1) != LUA_TNUMBER) {
+      lua_pop(L, 1);
+      *pos = i;
+      return VEC_NOTNUM;
+    }
+    lua_pop(L, 1);
+  }
+  if (len < dim) { /* a hole (LuaJIT's border stops at it): name it */
+    for (i = len + 1; i <= dim; i++) {
+      lua_rawgeti(L, idx, i);
+      if (!lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        *pos = len + 1;
+        return VEC_NOTNUM;
+      }
+      lua_pop(L, 1);
+    }
+  }
+  if (len != dim) {
+    *pos = len;
     return VEC_LENGTH;
   }
   for (i = 1; i <= dim; i++) {
@@ -130,11 +175,12 @@ int vec_parse_text(const char *s, size_t len, float *out, int dim) {
   return p == end && i == dim;
 }
 
-/* Pushes a vector read from the server (float32 bytes, or text) as a Lua
- * array; 0 when it is neither. */
-int vec_push(lua_State *L, const char *data, size_t len, int dim) {
+/* Pushes a vector read from the server as a Lua array: float32 bytes, or,
+ * when text_ok (seekdb may answer "[..]"), text. 0 when it is neither. A
+ * MariaDB server always sends bytes: they may spell "[12]" by chance. */
+int vec_push(lua_State *L, const char *data, size_t len, int dim, int text_ok) {
   int i;
-  if (len > 0 && data[0] == '[' && dim > 0) {
+  if (text_ok && len > 0 && data[0] == '[' && dim > 0) {
     /* scratch space owned by Lua, so nothing leaks if a push raises */
     float *tmp = lua_newuserdatauv(L, (size_t)dim * sizeof *tmp, 0);
     if (vec_parse_text(data, len, tmp, dim)) {

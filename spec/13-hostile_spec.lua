@@ -1,0 +1,751 @@
+-- Hostile strings (spec/hostile_corpus.lua) as ids, documents, metadata keys
+-- and values, filter values and collection names. Data must come back byte
+-- for byte or be refused with a clear nil, err before any SQL; no statement
+-- may ever fail with a syntax error; no table but the collection's may
+-- change. Run with each write path (MariaDB's bulk protocol and SQL text) and
+-- with the session in sql_mode NO_BACKSLASH_ESCAPES,ANSI_QUOTES, where
+-- quoting works differently.
+local seekdb = require "seekdb"
+local helper = require "helper"
+local corpus = require "hostile_corpus"
+
+local ALL = { "documents", "metadatas", "embeddings" }
+local ER_PARSE_ERROR = 1064
+local LONGEST_ROW = 4096 -- the longest string stored in the filter collection
+
+local unpack = helper.unpack
+local function pack(...) return { n = select("#", ...), ... } end
+
+-- Strict UTF-8, as the module checks it (no overlongs, surrogates or code
+-- points past U+10FFFF); by hand, since LuaJIT has no utf8 library.
+local utf8_seen = {}
+local function valid_utf8(s)
+  local known = utf8_seen[s]
+  if known ~= nil then return known end
+  local i, n, ok = 1, #s, true
+  while ok and i <= n do
+    local c = s:byte(i)
+    if c < 0x80 then
+      i = i + 1
+    else
+      local len, cp, min
+      if c >= 0xc2 and c <= 0xdf then len, cp, min = 1, c - 0xc0, 0x80
+      elseif c >= 0xe0 and c <= 0xef then len, cp, min = 2, c - 0xe0, 0x800
+      elseif c >= 0xf0 and c <= 0xf4 then len, cp, min = 3, c - 0xf0, 0x10000
+      else ok = false end
+      if ok and i + len > n then ok = false end
+      for k = 1, ok and len or 0 do
+        local b = s:byte(i + k)
+        if b < 0x80 or b > 0xbf then ok = false break end
+        cp = cp * 64 + (b - 0x80)
+      end
+      if ok and (cp < min or cp > 0x10ffff or (cp >= 0xd800 and cp <= 0xdfff)) then ok = false end
+      i = i + (len or 0) + 1
+    end
+  end
+  utf8_seen[s] = ok
+  return ok
+end
+
+-- The float32 whose little-endian bytes are b (4 bytes).
+local float_of
+if string.unpack then
+  float_of = function(b) return (string.unpack("<f", b)) end
+else
+  local ffi = require "ffi"
+  local box = ffi.new("float[1]")
+  float_of = function(b)
+    ffi.copy(box, b, 4)
+    return tonumber(box[0])
+  end
+end
+
+-- A short, printable name of a corpus string for failure messages.
+local function show(s)
+  local t = s:sub(1, 32):gsub("[^\32-\126]", function(c) return ("\\x%02x"):format(c:byte()) end)
+  return ('"%s"%s (%d bytes)'):format(t, #s > 32 and "..." or "", #s)
+end
+
+-- Failures are gathered over a whole loop and reported together, so that one
+-- run lists every string that misbehaves, not only the first.
+local function failures()
+  local list = {}
+  return list, function(s, fmt, ...)
+    list[#list + 1] = show(s) .. ": " .. fmt:format(...)
+  end
+end
+
+local function none(list)
+  local n = #list
+  if n > 40 then
+    for i = n, 41, -1 do list[i] = nil end
+    list[41] = ("... and %d more"):format(n - 40)
+  end
+  assert(n == 0, n .. " failures:\n  " .. table.concat(list, "\n  "))
+end
+
+-- Puts a recorder between the client and its connection: every call that
+-- returns nil, err, errno is logged, and every error raised.
+local function watch(client)
+  local real = client._conn
+  local log = { failures = {}, raised = {} }
+  client._conn = setmetatable({}, {
+    __index = function(_, name)
+      local f = real[name]
+      if type(f) ~= "function" then return f end
+      return function(_, ...)
+        local r = pack(pcall(f, real, ...))
+        if not r[1] then
+          log.raised[#log.raised + 1] = { call = name, msg = tostring(r[2]) }
+          error(r[2], 0)
+        end
+        if r[2] == nil and r.n >= 3 then
+          log.failures[#log.failures + 1] = { call = name, msg = r[3], errno = r[4], sqlstate = r[5] }
+        end
+        return unpack(r, 2, r.n)
+      end
+    end,
+    __tostring = function() return tostring(real) end,
+  })
+  return log
+end
+
+local function questions(client)
+  return tonumber(assert(client:query("SHOW SESSION STATUS LIKE 'Questions'"))[1].Value)
+end
+
+-- Runs f and says how many statements it sent to the server.
+local function statements(client, f)
+  local before = questions(client)
+  local r = pack(f())
+  return questions(client) - before - 1, unpack(r, 1, r.n)
+end
+
+local MODES = {
+  { name = "bulk protocol", text = false, filters = true },
+  { name = "text protocol", text = true },
+  { name = "bulk protocol, sql_mode NO_BACKSLASH_ESCAPES", text = false, sql_mode = "NO_BACKSLASH_ESCAPES" },
+  { name = "text protocol, sql_mode NO_BACKSLASH_ESCAPES,ANSI_QUOTES", text = true,
+    sql_mode = "NO_BACKSLASH_ESCAPES,ANSI_QUOTES", filters = true },
+}
+
+describe("the hostile corpus", function()
+  it("has at least 200 distinct strings of every kind", function()
+    local seen, kinds = {}, {}
+    for _, s in ipairs(corpus) do
+      assert.is_nil(seen[s], "duplicate " .. show(s))
+      seen[s] = true
+      if not valid_utf8(s) then kinds.invalid_utf8 = true end
+      if s:find("\0", 1, true) then kinds.nul = true end
+      if s:find("\26", 1, true) then kinds.ctrl_z = true end
+      if #s >= 1024 * 1024 then kinds.mebibyte = true end
+      if #s > 254 and #s < 1024 * 1024 then kinds.long = true end
+      if s == "" then kinds.empty = true end
+    end
+    assert.truthy(#corpus >= 200, #corpus .. " strings")
+    assert.are.same({ invalid_utf8 = true, nul = true, ctrl_z = true, mebibyte = true, long = true, empty = true },
+      kinds)
+  end)
+end)
+
+for _, mode in ipairs(MODES) do
+  describe("hostile strings (" .. mode.name .. ")", function()
+    local client, log, col, fcol, db, dialect
+    local model = {}          -- id -> {document=, metadata=, embedding=}: what col must hold
+    local fmodel = {}         -- the same for fcol, the collection of the filter specs
+    local before = {}         -- the database outside the collection, at the start
+    local max_id
+
+    local function snapshot()
+      local s = { tables = {}, checksums = {}, catalog = {}, databases = {} }
+      for _, row in ipairs(assert(client:query("SHOW TABLES"))) do
+        local _, name = next(row)
+        s.tables[#s.tables + 1] = name
+      end
+      table.sort(s.tables)
+      for _, row in ipairs(assert(client:query("CHECKSUM TABLE sentinel, sdk_collections"))) do
+        s.checksums[row.Table] = row.Checksum
+      end
+      for _, row in ipairs(assert(client:query("SELECT collection_name FROM sdk_collections ORDER BY 1"))) do
+        s.catalog[#s.catalog + 1] = row.collection_name
+      end
+      -- this database and the default one are still there (others come and
+      -- go: specs may run side by side on the same server)
+      for _, name in ipairs { db, "test" } do
+        s.databases[name] = #assert(client:query("SHOW DATABASES LIKE '" .. name .. "'"))
+      end
+      s.sentinel = assert(client:query("SELECT id, v FROM sentinel ORDER BY id"))
+      return s
+    end
+
+    -- expects a refusal: nil, a message matching pattern, no errno, no SQL
+    local function refused(bad, s, pattern, f)
+      local n, ok, err, errno = statements(client, f)
+      if ok ~= nil then return bad(s, "was accepted, expected a refusal matching %q", pattern) end
+      if type(err) ~= "string" or not err:find(pattern) then
+        return bad(s, "refused with %q, expected a message matching %q", tostring(err), pattern)
+      end
+      if errno ~= nil then return bad(s, "refused by the server (errno %s), not before any SQL", tostring(errno)) end
+      if n ~= 0 then return bad(s, "refused after %d statements, not before any SQL", n) end
+    end
+
+    setup(function()
+      client, db = helper.fresh { text_protocol = mode.text }
+      dialect = helper.dialect(client)
+      max_id = dialect == "mariadb" and 254 or 512
+      if mode.sql_mode then
+        assert(client:query("SET SESSION sql_mode = CONCAT(@@sql_mode, '," .. mode.sql_mode .. "')"))
+      end
+      assert(client:query("CREATE TABLE sentinel (id INT PRIMARY KEY, v VARCHAR(100)) DEFAULT CHARSET=utf8mb4"))
+      assert(client:query("INSERT INTO sentinel VALUES (1, 'intact'), (2, 'still intact')"))
+      col = assert(client:create_collection { name = "hostile", dimension = 2 })
+      fcol = assert(client:create_collection { name = "filters", dimension = 2 })
+      before = snapshot()
+      log = watch(client)
+    end)
+    teardown(function() helper.drop(client) end)
+
+    it("runs in the sql_mode it says", function()
+      local m = assert(client:query("SELECT @@SESSION.sql_mode AS m"))[1].m
+      for word in ("NO_BACKSLASH_ESCAPES,ANSI_QUOTES"):gmatch("[%w_]+") do
+        assert.are.equal((mode.sql_mode or ""):find(word, 1, true) ~= nil, m:find(word, 1, true) ~= nil)
+      end
+    end)
+
+    it("takes each string as an id, byte for byte, or refuses it before any SQL", function()
+      local bad, fail = failures()
+      for i, s in ipairs(corpus) do
+        local args = { ids = s, embeddings = { i, 1 } }
+        if #s == 0 then
+          refused(fail, s, "ids is an empty string", function() return col:upsert(args) end)
+        elseif #s > max_id then
+          refused(fail, s, ("ids is %d bytes long; a %s collection takes ids of at most %d bytes")
+            :format(#s, dialect, max_id), function() return col:upsert(args) end)
+        else
+          local ok, err, errno = col:upsert(args)
+          if not ok then
+            fail(s, "upsert failed: %s (errno %s)", tostring(err), tostring(errno))
+          else
+            model[s] = { document = seekdb.null, metadata = seekdb.null, embedding = { i, 1 } }
+            local r, gerr = col:get { ids = s, include = ALL }
+            if not r then fail(s, "get failed: %s", tostring(gerr))
+            elseif #r.ids ~= 1 or r.ids[1] ~= s then
+              fail(s, "get returned %d ids, the first %s", #r.ids, r.ids[1] and show(r.ids[1]) or "none")
+            elseif r.embeddings[1][1] ~= i then
+              fail(s, "came back with the vector of another id (%s)", tostring(r.embeddings[1][1]))
+            end
+          end
+        end
+      end
+      none(bad)
+      -- each id is its own row: no two of them collided (case, padding, NUL)
+      local n = 0
+      for _ in pairs(model) do n = n + 1 end
+      assert.are.equal(n, col:count())
+    end)
+
+    it("takes all the ids in one call, and gives them back in the order asked", function()
+      local ids, docs, metas, vecs = {}, {}, {}, {}
+      for i, s in ipairs(corpus) do
+        if #s > 0 and #s <= max_id then
+          ids[#ids + 1], docs[#ids + 1], metas[#ids + 1], vecs[#ids + 1] = s, "id #" .. i, { id = i }, { i, 2 }
+        end
+      end
+      assert.is_true(col:upsert { ids = ids, documents = docs, metadatas = metas, embeddings = vecs })
+      for k, s in ipairs(ids) do
+        model[s] = { document = docs[k], metadata = metas[k], embedding = vecs[k] }
+      end
+      local r = assert(col:get { ids = ids, include = ALL, limit = #ids })
+      assert.are.same(ids, r.ids)
+      assert.are.same(docs, r.documents)
+      assert.are.same(metas, r.metadatas)
+      -- and backwards, through the filter-less read of everything
+      local rev = {}
+      for k = #ids, 1, -1 do rev[#rev + 1] = ids[k] end
+      assert.are.same(rev, assert(col:get { ids = rev, include = {}, limit = #ids }).ids)
+    end)
+
+    it("refuses a whole batch when one id in it cannot be stored", function()
+      local n = col:count()
+      for _, badid in ipairs { "", ("x"):rep(max_id + 1) } do
+        local ids, vecs = {}, {}
+        for i = 1, 20 do ids[i], vecs[i] = "fresh " .. corpus[i], { i, 3 } end
+        ids[21], vecs[21] = badid, { 0, 3 }
+        local count, ok, err, errno = statements(client, function() return col:upsert { ids = ids, embeddings = vecs } end)
+        assert.is_nil(ok)
+        assert.matches("ids%[21%]", err)
+        assert.is_nil(errno)
+        assert.are.equal(0, count)
+      end
+      assert.are.equal(n, col:count())
+    end)
+
+    it("updates, adds and deletes by hostile ids", function()
+      local bad, fail = failures()
+      for i, s in ipairs(corpus) do
+        if #s > 0 and #s <= max_id then
+          local r, err = col:update { ids = s, metadatas = { updated = i } }
+          if not r then fail(s, "update failed: %s", tostring(err))
+          elseif r.updated ~= 1 or #r.missing ~= 0 then fail(s, "update found %d rows", r.updated)
+          else model[s].metadata = { updated = i } end
+          local ok, aerr, errno = col:add { ids = s, embeddings = { 9, 9 } }
+          if ok then fail(s, "add of an existing id succeeded")
+          elseif errno ~= 1062 or not tostring(aerr):find("an id is already in the collection", 1, true) then
+            fail(s, "add of an existing id: %s (errno %s), expected errno 1062", tostring(aerr), tostring(errno))
+          end
+        end
+      end
+      none(bad)
+      -- an update of ids that are not there names them, byte for byte
+      local missing = {}
+      for _, s in ipairs(corpus) do
+        if #s > 0 and #s < max_id and not model["\0" .. s] then missing[#missing + 1] = "\0" .. s end
+      end
+      local r = assert(col:update { ids = missing, metadatas = (function()
+        local m = {}
+        for k = 1, #missing do m[k] = { gone = true } end
+        return m
+      end)() })
+      assert.are.equal(0, r.updated)
+      assert.are.same(missing, r.missing)
+      -- delete one id at a time, then put it back
+      local gone = 0
+      for _, s in ipairs(corpus) do
+        if model[s] and #s % 3 == 0 then
+          local n, err = col:delete { ids = s }
+          if n ~= 1 then bad[#bad + 1] = show(s) .. ": delete by id gave " .. tostring(n) .. " " .. tostring(err) end
+          gone = gone + 1
+          model[s] = nil
+        end
+      end
+      none(bad)
+      assert.truthy(gone > 10)
+    end)
+
+    it("takes each string as a document: valid UTF-8 exactly, anything else refused", function()
+      local bad, fail = failures()
+      for i, s in ipairs(corpus) do
+        local id = "doc:" .. i
+        local args = { ids = id, documents = s, embeddings = { i, 4 } }
+        if not valid_utf8(s) then
+          refused(fail, s, "^documents is not valid UTF%-8 text", function() return col:upsert(args) end)
+        else
+          local ok, err, errno = col:upsert(args)
+          if not ok then fail(s, "upsert failed: %s (errno %s)", tostring(err), tostring(errno))
+          else
+            model[id] = { document = s, metadata = seekdb.null, embedding = { i, 4 } }
+            local r = col:get { ids = id }
+            if not r or r.documents[1] ~= s then
+              fail(s, "came back as %s", r and type(r.documents[1]) == "string" and show(r.documents[1]) or "nothing")
+            end
+          end
+        end
+      end
+      none(bad)
+    end)
+
+    it("takes all valid documents in one call, also split over many small statements", function()
+      local small = helper.fresh { max_packet = 16384, text_protocol = mode.text }
+      if mode.sql_mode then
+        assert(small:query("SET SESSION sql_mode = CONCAT(@@sql_mode, '," .. mode.sql_mode .. "')"))
+      end
+      local slog = watch(small)
+      local c = assert(small:create_collection { name = "docs", dimension = 2 })
+      for _, limit in ipairs { math.huge, 4000 } do
+        local target = limit == math.huge and col or c
+        local ids, docs, vecs = {}, {}, {}
+        for i, s in ipairs(corpus) do
+          if valid_utf8(s) and #s <= limit then
+            ids[#ids + 1], docs[#ids + 1], vecs[#ids + 1] = "docs:" .. i, s, { i, 5 }
+          end
+        end
+        assert.is_true(target:upsert { ids = ids, documents = docs, embeddings = vecs })
+        if target == col then
+          for k, id in ipairs(ids) do model[id] = { document = docs[k], metadata = seekdb.null, embedding = vecs[k] } end
+        end
+        local r = assert(target:get { ids = ids, limit = #ids, include = { "documents" } })
+        assert.are.same(ids, r.ids)
+        for k = 1, #docs do
+          assert(r.documents[k] == docs[k], "document of " .. ids[k] .. " differs: " .. show(docs[k]))
+        end
+      end
+      assert.are.same({}, slog.failures)
+      helper.drop(small)
+    end)
+
+    it("takes each string as a metadata value, exactly, or refuses invalid UTF-8", function()
+      local bad, fail = failures()
+      for i, s in ipairs(corpus) do
+        local id = "val:" .. i
+        local meta = { v = s, list = { s, { s } } }
+        local args = { ids = id, metadatas = meta, embeddings = { i, 6 } }
+        if not valid_utf8(s) then
+          refused(fail, s, "^metadatas%.list%[1%] is a string that is not valid UTF%-8", function() return col:upsert(args) end)
+        else
+          local ok, err, errno = col:upsert(args)
+          if not ok then fail(s, "upsert failed: %s (errno %s)", tostring(err), tostring(errno))
+          else
+            model[id] = { document = seekdb.null, metadata = meta, embedding = { i, 6 } }
+            local r = col:get { ids = id }
+            local m = r and r.metadatas[1]
+            if type(m) ~= "table" or m.v ~= s or type(m.list) ~= "table" or m.list[1] ~= s
+              or type(m.list[2]) ~= "table" or m.list[2][1] ~= s then
+              fail(s, "came back as %s", type(m) == "table" and type(m.v) == "string" and show(m.v) or tostring(m))
+            end
+          end
+        end
+      end
+      none(bad)
+    end)
+
+    it("takes each string as a metadata key, exactly, or refuses NUL bytes and invalid UTF-8", function()
+      local bad, fail = failures()
+      for i, s in ipairs(corpus) do
+        local id = "key:" .. i
+        local meta = { [s] = "K", nested = { [s] = i } }
+        local args = { ids = id, metadatas = meta, embeddings = { i, 7 } }
+        if not valid_utf8(s) then
+          refused(fail, s, "is a key that is not valid UTF%-8", function() return col:upsert(args) end)
+        elseif s:find("\0", 1, true) then
+          refused(fail, s, "is a key with a NUL byte", function() return col:upsert(args) end)
+        else
+          local ok, err, errno = col:upsert(args)
+          if not ok then fail(s, "upsert failed: %s (errno %s)", tostring(err), tostring(errno))
+          else
+            model[id] = { document = seekdb.null, metadata = meta, embedding = { i, 7 } }
+            local r = col:get { ids = id }
+            local m = r and r.metadatas[1]
+            local keys = {}
+            for k in pairs(type(m) == "table" and m or {}) do keys[#keys + 1] = show(k) end
+            if type(m) ~= "table" or m[s] ~= "K" or type(m.nested) ~= "table" or m.nested[s] ~= i
+              or #keys ~= 2 then
+              fail(s, "came back with the keys %s", table.concat(keys, ", "))
+            end
+          end
+        end
+      end
+      none(bad)
+    end)
+
+    -- Filters run on a collection of their own: a row per valid string s with
+    -- s as its document and as metadata.v ("f:<i>"), and a row per usable key
+    -- with {[s] = "K"} ("k:<i>"). The longest strings are left out of the rows
+    -- (every filter scans them all) but not out of the filter values.
+    local function holders(s)
+      local out = {}
+      for id, row in pairs(fmodel) do
+        if type(row.metadata) == "table" and row.metadata.v == s then out[#out + 1] = id end
+      end
+      table.sort(out)
+      return out
+    end
+
+    local function sorted_ids(r)
+      local ids = { unpack(r.ids) }
+      table.sort(ids)
+      return ids
+    end
+
+    local function same(a, b)
+      if #a ~= #b then return false end
+      for i = 1, #a do if a[i] ~= b[i] then return false end end
+      return true
+    end
+
+    local function list_of(ids)
+      local t = {}
+      for i, id in ipairs(ids) do t[i] = show(id) end
+      return "{" .. table.concat(t, ", ") .. "}"
+    end
+
+    local function storable_key(s)
+      return valid_utf8(s) and not s:find("\0", 1, true)
+    end
+
+    -- reads do not depend on the write protocol, and filters are quoted the
+    -- same way whatever the protocol: they run in the first and last modes
+    local fit = mode.filters and it or function() end
+
+    it("writes the rows the filters look for", function()
+      local ids, docs, metas, vecs = {}, {}, {}, {}
+      for i, s in ipairs(corpus) do
+        if valid_utf8(s) and #s <= LONGEST_ROW then
+          ids[#ids + 1], docs[#ids + 1], metas[#ids + 1], vecs[#ids + 1] = "f:" .. i, s, { v = s }, { 1, i }
+        end
+        if storable_key(s) and #s <= 4096 then
+          ids[#ids + 1], docs[#ids + 1], metas[#ids + 1], vecs[#ids + 1] = "k:" .. i, "key", { [s] = "K" }, { 2, i }
+        end
+      end
+      assert.is_true(fcol:upsert { ids = ids, documents = docs, metadatas = metas, embeddings = vecs })
+      for k, id in ipairs(ids) do fmodel[id] = { document = docs[k], metadata = metas[k], embedding = vecs[k] } end
+      assert.are.equal(#ids, fcol:count())
+    end)
+
+    it("takes each string as a value of $eq, $in, $ne and $gt/$lt in where", function()
+      local bad, fail = failures()
+      local with_v = 0
+      for _, row in pairs(fmodel) do
+        if row.metadata.v ~= nil then with_v = with_v + 1 end
+      end
+      for _, s in ipairs(corpus) do
+        if valid_utf8(s) then
+          local want = holders(s)
+          local filters = {
+            { where = { v = s } },
+            { where = { v = { ["$in"] = { s, "\0no such value" } } } },
+            { where = { v = { ["$ne"] = s } } },
+            { where = { v = { ["$nin"] = { "\0no such value", s } } } },
+            { where = { v = { ["$gte"] = s, ["$lte"] = s } } },
+            { where = { ["$not"] = { v = { ["$gt"] = s } } } },
+          }
+          for f, args in ipairs(filters) do
+            args.limit, args.include = 100000, {}
+            local ok, r, err, errno = pcall(fcol.get, fcol, args)
+            if not ok then fail(s, "filter #%d raised: %s", f, tostring(r))
+            elseif not r then fail(s, "filter #%d failed: %s (errno %s)", f, tostring(err), tostring(errno))
+            else
+              local got = sorted_ids(r)
+              if f <= 2 and not same(got, want) then
+                fail(s, "filter #%d matched %s, expected %s", f, list_of(got), list_of(want))
+              elseif (f == 3 or f == 4) and #got ~= with_v - #want then
+                -- every row with a v other than s; none of the rows without v
+                fail(s, "filter #%d matched %d rows, expected %d", f, #got, with_v - #want)
+              elseif f >= 5 then
+                local has = {}
+                for _, id in ipairs(got) do has[id] = true end
+                for _, id in ipairs(want) do
+                  if not has[id] then fail(s, "filter #%d misses %s, which holds the value itself", f, id) end
+                end
+              end
+            end
+          end
+        end
+      end
+      none(bad)
+    end)
+
+    -- A value that cannot be valid is a value problem, like invalid UTF-8 in
+    -- a document: nil, err before any SQL, as upsert does; not a raise.
+    it("refuses invalid UTF-8 filter values with nil, err before any SQL", function()
+      local bad, fail = failures()
+      for _, s in ipairs(corpus) do
+        if not valid_utf8(s) then
+          local filters = {
+            { where = { v = s } },
+            { where = { v = { ["$in"] = { "x", s } } } },
+            { where = { v = { ["$gt"] = s } } },
+            { where_document = { ["$contains"] = s } },
+            { where_document = { ["$regex"] = s } },
+          }
+          for f, args in ipairs(filters) do
+            local ok, r, err, errno
+            local n = statements(client, function()
+              ok, r, err, errno = pcall(fcol.get, fcol, args)
+            end)
+            if not ok then fail(s, "filter #%d raised: %s", f, tostring(r))
+            elseif r ~= nil or errno ~= nil or not tostring(err):find("not valid UTF%-8") then
+              fail(s, "filter #%d gave %s, %s (errno %s); expected nil, \"... not valid UTF-8\"", f,
+                tostring(r), tostring(err), tostring(errno))
+            elseif n ~= 0 then fail(s, "filter #%d was refused after %d statements", f, n) end
+          end
+        end
+      end
+      none(bad)
+    end)
+
+    it("takes each string as a metadata key in where, or refuses the keys a filter cannot name", function()
+      local bad, fail = failures()
+      for i, s in ipairs(corpus) do
+        local ok, r, err, errno = pcall(fcol.get, fcol, { where = { [s] = "K" }, include = {}, limit = 100000 })
+        if s == "" or s:find('["\\%z\1-\31]') or not valid_utf8(s)
+            or (dialect == "mariadb" and s:sub(1, 1) == "-") then -- MariaDB finds no $."-..." member
+          -- documented: a filter cannot name these keys (and says so)
+          if ok then fail(s, "a key a filter cannot name was accepted: %s", tostring(r and #r.ids or err))
+          elseif not tostring(r):find("is a metadata key a filter cannot name", 1, true)
+            and not tostring(r):find("is not a usable metadata key", 1, true) then
+            fail(s, "refused with %s", tostring(r))
+          end
+        elseif s:sub(1, 1) == "$" then
+          if ok or not tostring(r):find("is an unknown operator", 1, true) then
+            fail(s, "a key starting with $ gave %s", tostring(ok and (r and #r.ids or err) or r))
+          end
+        elseif not ok then fail(s, "raised: %s", tostring(r))
+        elseif not r then fail(s, "failed: %s (errno %s)", tostring(err), tostring(errno))
+        else
+          local want = fmodel["k:" .. i] and { "k:" .. i } or {}
+          if s == "v" then want = nil end -- that key is everywhere
+          if want and not same(sorted_ids(r), want) then
+            fail(s, "matched %s, expected %s", list_of(sorted_ids(r)), list_of(want))
+          end
+        end
+      end
+      none(bad)
+    end)
+
+    it("takes each string in where_document: $contains, $not_contains, $regex, $not_regex", function()
+      local bad, fail = failures()
+      local total = fcol:count()
+      for _, s in ipairs(corpus) do
+        if valid_utf8(s) then
+          for _, op in ipairs { "$contains", "$not_contains", "$regex", "$not_regex" } do
+            local ok, r, err, errno = pcall(fcol.get, fcol, { where_document = { [op] = s }, include = {}, limit = 100000 })
+            if not ok then fail(s, "%s raised: %s", op, tostring(r))
+            elseif r == nil then
+              -- only a regex may fail, and only with the server's regex error
+              if not op:find("regex") or errno == nil or errno == ER_PARSE_ERROR then
+                fail(s, "%s failed: %s (errno %s)", op, tostring(err), tostring(errno))
+              end
+            else
+              for _, id in ipairs(r.ids) do
+                if not fmodel[id] then fail(s, "%s matched %s, which is not in the collection", op, show(id)) end
+              end
+              if #r.ids > total then fail(s, "%s matched %d rows of %d", op, #r.ids, total) end
+            end
+          end
+        end
+      end
+      none(bad)
+    end)
+
+    it("takes each string as a filter of query and delete", function()
+      local bad, fail = failures()
+      for _, s in ipairs(corpus) do
+        if valid_utf8(s) then
+          local r, err, errno = fcol:query { query_embeddings = { 1, 1 }, n_results = 5, where = { v = s },
+            where_document = { ["$not_contains"] = s } }
+          if not r then fail(s, "query failed: %s (errno %s)", tostring(err), tostring(errno))
+          else
+            for _, id in ipairs(r.ids[1]) do
+              if fmodel[id].metadata.v ~= s then fail(s, "query matched %s", show(id)) end
+            end
+          end
+        end
+      end
+      -- delete by the value: exactly the rows that hold it
+      for _, s in ipairs(corpus) do
+        if valid_utf8(s) and #s % 2 == 1 then
+          local want = holders(s)
+          local n, err, errno = fcol:delete { where = { v = s } }
+          if n ~= #want then
+            fail(s, "delete by where matched %s rows, expected %d (%s, errno %s)", tostring(n), #want,
+              tostring(err), tostring(errno))
+          end
+          for _, id in ipairs(want) do fmodel[id] = nil end
+        end
+      end
+      none(bad)
+    end)
+
+    it("refuses every collection name outside ^[A-Za-z0-9_]+$ before any SQL", function()
+      local bad, fail = failures()
+      for _, s in ipairs(corpus) do
+        if s:match("^[A-Za-z0-9_]+$") and #s <= 59 then
+          for _, version in ipairs { 1, 2 } do
+            local c, err = client:create_collection { name = s, dimension = 2, version = version }
+            if not c then fail(s, "create (v%d) failed: %s", version, tostring(err))
+            else
+              if not client:has_collection(s) then fail(s, "has_collection (v%d) says no", version) end
+              local again, gerr = client:get_collection(s)
+              if not again or again.name ~= s then fail(s, "get_collection (v%d) failed: %s", version, tostring(gerr)) end
+              if not client:delete_collection(s) then fail(s, "delete (v%d) failed", version) end
+            end
+          end
+        else
+          local pattern = "^invalid collection name"
+          refused(fail, s, pattern, function() return client:create_collection { name = s, dimension = 2 } end)
+          refused(fail, s, pattern, function() return client:create_collection { name = s, dimension = 2, version = 1 } end)
+          refused(fail, s, pattern, function() return client:get_collection(s) end)
+          refused(fail, s, pattern, function() return client:has_collection(s) end)
+          refused(fail, s, pattern, function() return client:delete_collection(s) end)
+          refused(fail, s, pattern, function() return client:get_or_create_collection { name = s, dimension = 2 } end)
+        end
+      end
+      none(bad)
+      local names = {}
+      for _, c in ipairs(assert(client:list_collections())) do names[#names + 1] = c.name end
+      assert.are.same({ "filters", "hostile" }, names)
+    end)
+
+    it("never sent a statement with a syntax error, and changed no other table", function()
+      local syntax = {}
+      for _, f in ipairs(log.failures) do
+        if f.errno == ER_PARSE_ERROR or tostring(f.msg):find("SQL syntax", 1, true) then
+          syntax[#syntax + 1] = f.call .. ": " .. tostring(f.msg):sub(1, 200)
+        end
+      end
+      for _, r in ipairs(log.raised) do
+        if r.msg:find("SQL syntax", 1, true) then syntax[#syntax + 1] = r.call .. " raised: " .. r.msg:sub(1, 200) end
+      end
+      assert.are.same({}, syntax)
+      -- the only server errors on the way were the expected ones
+      local errnos = {}
+      for _, f in ipairs(log.failures) do
+        if f.errno then errnos[f.errno] = true end
+      end
+      errnos[1062] = nil -- add of an id that exists
+      errnos[1139] = nil -- a regex the server cannot compile
+      assert.are.same({}, errnos)
+      assert.are.same(before, snapshot())
+      assert.are.same({ { id = "1", v = "intact" }, { id = "2", v = "still intact" } },
+        assert(client:query("SELECT id, v FROM sentinel ORDER BY id")))
+    end)
+
+    it("holds exactly what was written", function()
+      local bad, fail = failures()
+      for _, c in ipairs { { col, model }, { fcol, fmodel } } do
+        local coll, want_rows = c[1], c[2]
+        local r = assert(coll:get { limit = 1000000, include = ALL })
+        local got, n = {}, 0
+        for i, id in ipairs(r.ids) do
+          got[id] = { document = r.documents[i], metadata = r.metadatas[i], embedding = r.embeddings[i] }
+        end
+        for id, want in pairs(want_rows) do
+          n = n + 1
+          local row = got[id]
+          if not row then fail(id, "is missing from %s", coll.name)
+          else
+            if row.document ~= want.document then fail(id, "has another document") end
+            if not pcall(assert.are.same, want.metadata, row.metadata) then fail(id, "has other metadata") end
+            if row.embedding[1] ~= want.embedding[1] or row.embedding[2] ~= want.embedding[2] then
+              fail(id, "has another embedding")
+            end
+          end
+        end
+        for id in pairs(got) do
+          if not want_rows[id] then fail(id, "is in %s but was never written (or was deleted)", coll.name) end
+        end
+        if n ~= #r.ids or n ~= coll:count() then
+          fail(coll.name, "holds %d rows (count %s), expected %d", #r.ids, tostring(coll:count()), n)
+        end
+      end
+      none(bad)
+    end)
+  end)
+end
+
+describe("vectors whose float32 bytes look like text", function()
+  local client
+  setup(function() client = helper.fresh() end)
+  teardown(function() helper.drop(client) end)
+
+  -- A MariaDB vector comes back as its float32 bytes; bytes that happen to
+  -- spell "[12]" are still those floats, not the text of a vector.
+  it("round-trip as the numbers they are", function()
+    local cases = {
+      { 1, { float_of("[12]") } },
+      { 2, { float_of("[1.0"), float_of(",2.]") } },
+      { 2, { float_of("[ 1,"), float_of(" 2 ]") } },
+      { 3, { float_of("[1,2"), float_of(",3] "), 0.5 } },
+    }
+    for k, case in ipairs(cases) do
+      local dim, vec = case[1], case[2]
+      local name = "v" .. k
+      local c = assert(client:create_collection { name = name, dimension = dim })
+      assert(c:upsert { ids = "x", embeddings = vec })
+      local got = assert(c:get { ids = "x", include = { "embeddings" } }).embeddings[1]
+      helper.assert_vector(vec, got)
+      local q = assert(c:query { query_embeddings = vec, n_results = 1, include = { "embeddings" } })
+      helper.assert_vector(vec, q.embeddings[1][1])
+    end
+  end)
+end)
