@@ -164,8 +164,8 @@ end
 -- @return `{updated = n, missing = {ids...}}`, or `nil, errmsg, errno, sqlstate`
 function Collection:update(args)
   check_self(self, Collection, "update")
-  return self.client._conn:update(self._table, self.dimension, args, self.embedding_function,
-    self.embedding_chunk_size)
+  return result(self.client._conn:update(self._table, self.dimension, args, self.embedding_function,
+    self.embedding_chunk_size))
 end
 
 --- Deletes the rows that match all of `ids`, `where` and `where_document`
@@ -220,9 +220,9 @@ local Client = { __name = "seekdb.Client" }
 Client.__index = Client
 
 --- Connects to seekdb, OceanBase or MariaDB 11.7+.
--- Options (all optional): `host` (env SEEKDB_HOST or "127.0.0.1"), `port`
--- (2881), `user` ("root"), `password` (env SEEKDB_PASSWORD or ""), `database`
--- ("test"), `tenant` (login as user@tenant), `socket` (a unix socket path),
+-- Options (all optional): `host` (env SEEKDB_HOST or `127.0.0.1`), `port`
+-- (env SEEKDB_PORT or 2881), `user` (env SEEKDB_USER or `root`), `password`
+-- (env SEEKDB_PASSWORD or empty), `database` (env SEEKDB_DATABASE or `test`), `tenant` (login as user@tenant), `socket` (a unix socket path),
 -- `connect_timeout`, `read_timeout`, `write_timeout` (seconds), `ssl`,
 -- `ssl_verify`, `ssl_ca`, `ssl_capath`, `ssl_cert`, `ssl_key`, `ssl_cipher`,
 -- `dialect` ("auto", "seekdb" or "mariadb"), `max_packet` (bytes per
@@ -240,10 +240,10 @@ function seekdb.Client(opts)
     argerror(1, "Client", "option 'dialect' must be \"auto\", \"seekdb\" or \"mariadb\"", 2)
   end
   o.host = o.host or os.getenv("SEEKDB_HOST") or "127.0.0.1"
-  o.port = o.port or 2881
-  o.user = o.user or "root"
+  o.port = o.port or tonumber(os.getenv("SEEKDB_PORT") or "") or 2881
+  o.user = o.user or os.getenv("SEEKDB_USER") or "root"
   o.password = o.password or os.getenv("SEEKDB_PASSWORD") or ""
-  o.database = o.database or "test"
+  o.database = o.database or os.getenv("SEEKDB_DATABASE") or "test"
   if o.tenant then o.user = o.user .. "@" .. o.tenant end
   local conn, err, errno, sqlstate = core.connect(o)
   if not conn then return nil, err, errno, sqlstate end
@@ -265,7 +265,7 @@ Client.__close = Client.close
 --- `{dialect = "seekdb"|"mariadb", version = "...", max_packet = n}`
 function Client:info()
   check_self(self, Client, "info")
-  return self._conn:info()
+  return result(self._conn:info())
 end
 
 --- Runs one SQL statement: the escape hatch for administration and tests.
@@ -274,7 +274,7 @@ end
 -- `{affected_rows =, insert_id =, warning_count =}`.
 function Client:query(sql)
   check_self(self, Client, "query")
-  return self._conn:sql(sql)
+  return result(self._conn:sql(sql))
 end
 
 -- The embedding function of create options, and what to persist of it.
@@ -395,7 +395,7 @@ function Client:list_collections()
     list[i], err, errno, sqlstate = self:get_collection(name)
     if not list[i] then return nil, err, errno, sqlstate end
   end
-  return list
+  return result(list)
 end
 
 --- Drops a collection and its data (and its row in sdk_collections).

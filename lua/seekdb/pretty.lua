@@ -78,6 +78,11 @@ function render(v, indent, seen)
   return tostring(v)
 end
 
+--- Readable text of a value: keys in order,
+-- `null` for seekdb.null, vectors shortened, objects as they print.
+-- @param value any Lua value
+-- @treturn string
+-- @function pretty
 function pretty(value)
   return (render(value, "", {}))
 end
