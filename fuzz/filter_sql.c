@@ -413,7 +413,12 @@ static int l_check(lua_State *L) {
   }
   if (lua_isnil(L, 5)) { /* op_fail: nil, message */
     if (lua_type(L, 6) != LUA_TSTRING) fz_fail("%s returned nil without a message", method);
-    if (strcmp(method, "get") == 0 || is_table) fz_fail("%s failed: %s", method, lua_tostring(L, 6));
+    /* a filter value that is not UTF-8 or not finite is a bad value: nil, err naming it */
+    if (is_table || (strcmp(method, "get") == 0 &&
+                     !(starts(lua_tostring(L, 6), lua_rawlen(L, 6), "where") &&
+                       (strstr(lua_tostring(L, 6), "is a string that is not valid UTF-8") ||
+                        strstr(lua_tostring(L, 6), "is NaN or infinite")))))
+      fz_fail("%s failed: %s", method, lua_tostring(L, 6));
     if (is_name && valid) fz_fail("create_collection refused a valid name: %s", lua_tostring(L, 6));
     if (is_name && !starts(lua_tostring(L, 6), lua_rawlen(L, 6), "invalid collection name"))
       fz_fail("create_collection: unexpected failure %s", lua_tostring(L, 6));

@@ -240,7 +240,11 @@ static void field_expr(fctx *f, const char *k, size_t klen, int v) {
   lua_pop(L, 1); /* keys */
 }
 
-static void where_expr(fctx *f, int idx, int depth) {
+/* The filter table at idx: each key (in byte order) through `one`, the
+ * conditions joined by AND. */
+typedef void (*key_fn)(fctx *f, const char *k, size_t klen, int v, int depth);
+
+static void each_key(fctx *f, int idx, int depth, key_fn one) {
   lua_State *L = f->L;
   jkey *keys;
   long nk;
@@ -250,78 +254,70 @@ static void where_expr(fctx *f, int idx, int depth) {
   if (nk == 0) ffail(f, "is empty");
   if (nk > 1) sb_addc(f->out, '(');
   for (long i = 0; i < nk; i++) {
-    const char *k = keys[i].s;
-    size_t klen = keys[i].len, mark = path_push(f, ".%s", k, 0);
-    int v;
+    size_t mark = path_push(f, ".%s", keys[i].s, 0);
     if (i > 0) sb_adds(f->out, " AND ");
-    lua_pushlstring(L, k, klen);
+    lua_pushlstring(L, keys[i].s, keys[i].len);
     lua_rawget(L, idx);
-    v = lua_gettop(L);
-    if (strcmp(k, "$and") == 0) combine(f, v, " AND ", where_expr, depth);
-    else if (strcmp(k, "$or") == 0) combine(f, v, " OR ", where_expr, depth);
-    else if (strcmp(k, "$not") == 0) {
-      sb_adds(f->out, "NOT (");
-      where_expr(f, v, depth + 1);
-      sb_addc(f->out, ')');
-    } else if (k[0] == '$') ffail(f, "is an unknown operator (use $and, $or, $not or a metadata key)");
-    else field_expr(f, k, klen, v);
+    one(f, keys[i].s, keys[i].len, lua_gettop(L), depth);
     lua_pop(L, 1);
     path_pop(f, mark);
   }
   if (nk > 1) sb_addc(f->out, ')');
-  lua_pop(L, 1);
+  lua_pop(L, 1); /* keys */
 }
 
-static void doc_expr(fctx *f, int idx, int depth) {
-  lua_State *L = f->L;
-  jkey *keys;
-  long nk;
-  if (depth > FILTER_MAX_DEPTH) ffail(f, "is nested too deeply");
-  if (lua_type(L, idx) != LUA_TTABLE) ffail(f, "must be a table, got %s", luaL_typename(L, idx));
-  nk = sorted_keys(f, idx, &keys);
-  if (nk == 0) ffail(f, "is empty");
-  if (nk > 1) sb_addc(f->out, '(');
-  for (long i = 0; i < nk; i++) {
-    const char *k = keys[i].s;
-    size_t mark = path_push(f, ".%s", k, 0), len;
-    const char *base;
-    int v, neg;
-    if (i > 0) sb_adds(f->out, " AND ");
-    lua_pushlstring(L, k, keys[i].len);
-    lua_rawget(L, idx);
-    v = lua_gettop(L);
-    neg = strncmp(k, "$not_", 5) == 0;
-    base = k + (neg ? 5 : 1); /* "contains" of "$contains" and "$not_contains" */
-    if (strcmp(k, "$and") == 0) combine(f, v, " AND ", doc_expr, depth);
-    else if (strcmp(k, "$or") == 0) combine(f, v, " OR ", doc_expr, depth);
-    else if (k[0] == '$' && (strcmp(base, "contains") == 0 || strcmp(base, "regex") == 0)) {
-      const char *s;
-      if (lua_type(L, v) != LUA_TSTRING) ffail(f, "must be a string, got %s", luaL_typename(L, v));
-      s = lua_tolstring(L, v, &len);
-      if (!utf8_valid(s, len)) fvalue(f, "is a string that is not valid UTF-8");
-      if (neg) sb_adds(f->out, "NOT ");
-      if (base[0] == 'c') {
-        /* InnoDB's full-text parser takes '*' as truncation even here, and a
-         * '*' after no word is a syntax error: words are what matters. */
-        f->tmp->len = 0;
-        sb_add(f->tmp, s, len);
-        for (size_t c = 0; c < f->tmp->len; c++) if (f->tmp->data[c] == '*') f->tmp->data[c] = ' ';
-        sb_adds(f->out, "MATCH(document) AGAINST (");
-        add_quoted(f, f->tmp->data, f->tmp->len);
-        sb_adds(f->out, " IN NATURAL LANGUAGE MODE)");
-      } else {
-        sb_adds(f->out, "(document REGEXP ");
-        add_quoted(f, s, len);
-        sb_addc(f->out, ')');
-      }
-    } else
-      ffail(f, "is an unknown operator (use $contains, $not_contains, $regex, $not_regex, $and, $or)");
-    lua_pop(L, 1);
-    path_pop(f, mark);
-  }
-  if (nk > 1) sb_addc(f->out, ')');
-  lua_pop(L, 1);
+static void doc_expr(fctx *f, int idx, int depth);
+
+static void where_key(fctx *f, const char *k, size_t klen, int v, int depth) {
+  if (strcmp(k, "$and") == 0) combine(f, v, " AND ", where_expr, depth);
+  else if (strcmp(k, "$or") == 0) combine(f, v, " OR ", where_expr, depth);
+  else if (strcmp(k, "$not") == 0) {
+    sb_adds(f->out, "NOT (");
+    where_expr(f, v, depth + 1);
+    sb_addc(f->out, ')');
+  } else if (k[0] == '$') ffail(f, "is an unknown operator (use $and, $or, $not or a metadata key)");
+  else field_expr(f, k, klen, v);
 }
+
+static void doc_key(fctx *f, const char *k, size_t klen, int v, int depth) {
+  lua_State *L = f->L;
+  int neg = strncmp(k, "$not_", 5) == 0;
+  const char *base = k + (neg ? 5 : 1), *s; /* "contains" of "$contains" and "$not_contains" */
+  size_t len;
+  (void)klen;
+  if (strcmp(k, "$and") == 0) {
+    combine(f, v, " AND ", doc_expr, depth);
+    return;
+  }
+  if (strcmp(k, "$or") == 0) {
+    combine(f, v, " OR ", doc_expr, depth);
+    return;
+  }
+  if (k[0] != '$' || (strcmp(base, "contains") != 0 && strcmp(base, "regex") != 0))
+    ffail(f, "is an unknown operator (use $contains, $not_contains, $regex, $not_regex, $and, $or)");
+  if (lua_type(L, v) != LUA_TSTRING) ffail(f, "must be a string, got %s", luaL_typename(L, v));
+  s = lua_tolstring(L, v, &len);
+  if (!utf8_valid(s, len)) fvalue(f, "is a string that is not valid UTF-8");
+  if (neg) sb_adds(f->out, "NOT ");
+  if (base[0] == 'c') {
+    /* InnoDB's full-text parser takes '*' as truncation even here, and a
+     * '*' after no word is a syntax error: words are what matters. */
+    f->tmp->len = 0;
+    sb_add(f->tmp, s, len);
+    for (size_t c = 0; c < f->tmp->len; c++)
+      if (f->tmp->data[c] == '*') f->tmp->data[c] = ' ';
+    sb_adds(f->out, "MATCH(document) AGAINST (");
+    add_quoted(f, f->tmp->data, f->tmp->len);
+    sb_adds(f->out, " IN NATURAL LANGUAGE MODE)");
+  } else {
+    sb_adds(f->out, "(document REGEXP ");
+    add_quoted(f, s, len);
+    sb_addc(f->out, ')');
+  }
+}
+
+static void where_expr(fctx *f, int idx, int depth) { each_key(f, idx, depth, where_key); }
+static void doc_expr(fctx *f, int idx, int depth) { each_key(f, idx, depth, doc_key); }
 
 /* Builds the condition of the filters at `where` and `where_document` (nil
  * when absent) into op->cond; 0 when there is none. `arg` is the argument

@@ -62,15 +62,7 @@ int seq_exact(lua_State *L, int idx, lua_Integer n) {
   lua_pushinteger(L, n);
   if (!lua_next(L, idx)) return 1;
   lua_pop(L, 2);
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    lua_pop(L, 1);
-    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > n) {
-      lua_pop(L, 1);
-      return 0;
-    }
-  }
-  return 1;
+  return seq_exact_full(L, idx, n);
 }
 
 int vec_read(lua_State *L, int idx, int dim, float *out, lua_Integer *pos) {
