@@ -66,19 +66,25 @@ int seq_exact(lua_State *L, int idx, lua_Integer n) {
 }
 
 int vec_read(lua_State *L, int idx, int dim, float *out, lua_Integer *pos) {
-  int i, len;
+  int i, len, m;
   idx = lua_absindex(L, idx);
   if (lua_type(L, idx) != LUA_TTABLE) return VEC_NOTTABLE;
   len = (int)lua_rawlen(L, idx);
-  /* the items' types first: {{1,2,3}} is a nested table, not one number */
-  for (i = 1; i <= len && i <= dim; i++) {
-    lua_rawgeti(L, idx, i);
-    if (lua_type(L, -1) != LUA_TNUMBER) {
+  m = len < dim ? len : dim;
+  /* one pass, the hot path of every upsert: each item's type (so {{1,2,3}}
+   * is a nested table, not a vector of the wrong length), then its value */
+  for (i = 1; i <= m; i++) {
+    lua_Number x;
+    *pos = i;
+    if (lua_rawgeti(L, idx, i), lua_type(L, -1) != LUA_TNUMBER) { /* no "1.5" strings */
       lua_pop(L, 1);
-      *pos = i;
       return VEC_NOTNUM;
     }
+    x = lua_tonumber(L, -1);
     lua_pop(L, 1);
+    if (!isfinite(x)) return VEC_NONFINITE;
+    if (x > FLT_MAX || x < -FLT_MAX) return VEC_RANGE;
+    out[i - 1] = (float)x;
   }
   if (len < dim) { /* a hole (LuaJIT's border stops at it): name it */
     for (i = len + 1; i <= dim; i++) {
@@ -94,22 +100,6 @@ int vec_read(lua_State *L, int idx, int dim, float *out, lua_Integer *pos) {
   if (len != dim) {
     *pos = len;
     return VEC_LENGTH;
-  }
-  for (i = 1; i <= dim; i++) {
-    int isnum;
-    lua_Number x;
-    lua_rawgeti(L, idx, i);
-    x = lua_tonumberx(L, -1, &isnum);
-    if (!isnum || lua_type(L, -1) != LUA_TNUMBER) { /* no "1.5" strings */
-      lua_pop(L, 1);
-      *pos = i;
-      return VEC_NOTNUM;
-    }
-    lua_pop(L, 1);
-    *pos = i;
-    if (!isfinite(x)) return VEC_NONFINITE;
-    if (x > FLT_MAX || x < -FLT_MAX) return VEC_RANGE;
-    out[i - 1] = (float)x;
   }
   if (!seq_exact(L, idx, dim)) return VEC_EXTRA;
   return VEC_OK;
