@@ -37,7 +37,7 @@ static int run(lua_State *L) {
   if (text_ok != 0 && text_ok != 1) fz_fail("vec_parse_text returned %d", text_ok);
   if (text_ok && memchr(rest, '[', len) == NULL) fz_fail("vec_parse_text accepted text without a '['");
 
-  pushed = vec_push(L, rest, len, dim);
+  pushed = vec_push(L, rest, len, dim, 1);
   if (pushed != 0 && pushed != 1) fz_fail("vec_push returned %d", pushed);
   if (lua_gettop(L) != top + pushed)
     fz_fail("vec_push returned %d but the stack grew by %d", pushed, lua_gettop(L) - top);
