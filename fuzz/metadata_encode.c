@@ -7,7 +7,7 @@
  * path):
  *   - whether encoding succeeds is what an independent check of the value
  *     predicts: every string valid UTF-8 (checked here, not with the module's
- *     utf8_valid), no key with a NUL byte, every number finite, at most 64
+ *     utf8_valid), no key with a NUL byte, every number finite, at most 32
  *     levels of tables; meta_encode also wants an object, never a list;
  *   - the text is valid UTF-8 with no raw control byte and cJSON parses it;
  *   - the round trip is stable: json_push(text) succeeds and encoding that
@@ -21,7 +21,7 @@
 #include "common.h"
 #include "../src/marshal.h"
 
-#define MAX_DEPTH 64 /* src/json.c: JSON_MAX_DEPTH */
+#define MAX_DEPTH 32 /* src/json.c: JSON_MAX_DEPTH (MariaDB's JSON_VALID limit) */
 
 typedef struct {
   const uint8_t *data;
