@@ -70,7 +70,7 @@ $(BUILD)/%.o: src/%.c $(HDR)
 # A Lua module is not linked against liblua: the interpreter provides it.
 $(MODULE): $(OBJ)
 	@mkdir -p $(BUILD)/seekdb
-	$(CC) -shared $(LDFLAGS) -o $@ $(OBJ) $(MARIADB_LIBS) $(CJSON_LIBS)
+	$(CC) -shared -pthread $(LDFLAGS) -o $@ $(OBJ) $(MARIADB_LIBS) $(CJSON_LIBS)
 
 # A test helper: runs Lua code with an allocator that fails on demand.
 $(FAILALLOC): spec/support/failalloc.c
@@ -129,7 +129,7 @@ $(ASAN_DIR)/%.o: src/%.c $(HDR)
 
 $(ASAN_DIR)/seekdb/core.so: $(ASAN_OBJ)
 	@mkdir -p $(ASAN_DIR)/seekdb
-	$(CC) -shared $(ASAN_FLAGS) $(LDFLAGS) -o $@ $(ASAN_OBJ) $(MARIADB_LIBS) $(CJSON_LIBS)
+	$(CC) -shared -pthread $(ASAN_FLAGS) $(LDFLAGS) -o $@ $(ASAN_OBJ) $(MARIADB_LIBS) $(CJSON_LIBS)
 
 test-asan: all
 	@$(MAKE) --no-print-directory $(ASAN_DIR)/seekdb/core.so

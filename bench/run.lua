@@ -37,12 +37,15 @@ local function sh(cmd)
 end
 local MODULE_DIR = sh("mktemp -d -t seekdb-bench.XXXXXX")
 assert(MODULE_DIR:match("^/"), "mktemp -d failed")
+-- removed when this chunk ends, by an error too
+local module_copy <close> = setmetatable({}, {
+  __close = function() os.execute("rm -rf " .. MODULE_DIR) end })
 local MODULE_SO = os.getenv("BENCH_MODULE") or "seekdb/core.so" -- make bench: build/<lua>/seekdb/core.so
-assert(os.execute(("mkdir -p %s/seekdb && cp lua/seekdb.lua %s/ && cp %s %s/seekdb/core.so")
+-- the whole Lua face (lua/seekdb.lua and lua/seekdb/*.lua), then the C core
+assert(os.execute(("cp -R lua/. %s/ && mkdir -p %s/seekdb && cp %s %s/seekdb/core.so")
   :format(MODULE_DIR, MODULE_DIR, MODULE_SO, MODULE_DIR)), "cannot copy the module: run `make` first")
-package.path = "bench/?.lua;" .. MODULE_DIR .. "/?.lua;" .. package.path
+package.path = ("bench/?.lua;%s/?.lua;%s/?/init.lua;"):format(MODULE_DIR, MODULE_DIR) .. package.path
 package.cpath = "bench/?.so;" .. MODULE_DIR .. "/?.so;" .. package.cpath
-local function remove_module_copy() os.execute("rm -rf " .. MODULE_DIR) end
 
 local common = require "common"
 local seekdb = require "seekdb"
@@ -282,7 +285,6 @@ do
   assert(admin:query("DROP DATABASE IF EXISTS `" .. DB .. "`"))
   admin:close()
 end
-remove_module_copy()
 
 ---------------------------------------------------------------------------
 -- The report

@@ -17,10 +17,11 @@
 --              transaction
 -- lua-seekdb makes its own table (create_collection with the index, CREATE
 -- TABLE by hand without); run.lua makes the others' before starting them.
+
 -- lua-seekdb from run.lua's copy of it (BENCH_MODULE_DIR), else the checkout's.
 local module_dir = os.getenv("BENCH_MODULE_DIR")
 if module_dir and module_dir ~= "" then
-  package.path = "bench/?.lua;" .. module_dir .. "/?.lua;" .. package.path
+  package.path = ("bench/?.lua;%s/?.lua;%s/?/init.lua;"):format(module_dir, module_dir) .. package.path
   package.cpath = "bench/?.so;" .. module_dir .. "/?.so;" .. package.cpath
 else
   package.path = "bench/?.lua;lua/?.lua;lua/?/init.lua;" .. package.path
@@ -45,7 +46,7 @@ local function lua_kb()
 end
 
 -- Builds the rows as plain lists; returns them and the KiB they take.
-local function build_rows(with_vectors)
+local function build_rows()
   local before = lua_kb()
   local ids, docs, metas, vecs = {}, {}, {}, {}
   local nextvec = common.vectors()
@@ -53,7 +54,6 @@ local function build_rows(with_vectors)
     ids[i], docs[i], metas[i] = common.id(i), common.document(i), common.metadata(i)
     vecs[i] = nextvec()
   end
-  if not with_vectors then vecs = nil end
   return ids, docs, metas, vecs, lua_kb() - before
 end
 
@@ -147,7 +147,7 @@ end
 
 local function run_seekdb_ef()
   local _, client = seekdb_client()
-  local ids, docs, metas, vecs, input_kb = build_rows(true)
+  local ids, docs, metas, vecs, input_kb = build_rows()
   -- the "model": a lookup of the precomputed vector of each document
   local by_doc = {}
   for i = 1, N do by_doc[docs[i]] = vecs[i] end
@@ -180,7 +180,7 @@ local function run_luasql()
   local o = common.conn_options()
   local env = assert(driver.mysql())
   local conn = assert(env:connect(o.database, o.user, o.password, o.host, o.port))
-  local ids, docs, metas, vecs, input_kb = build_rows(true)
+  local ids, docs, metas, vecs, input_kb = build_rows()
   local head = "INSERT INTO `" .. tbl .. "` (_id, document, embedding, metadata) VALUES "
   local tail = " ON DUPLICATE KEY UPDATE document = VALUES(document), "
     .. "embedding = VALUES(embedding), metadata = VALUES(metadata)"
@@ -241,7 +241,7 @@ end
 
 local function run_pyalgo()
   local _, client = seekdb_client()
-  local ids, docs, metas, vecs, input_kb = build_rows(true)
+  local ids, docs, metas, vecs, input_kb = build_rows()
   local hex, pack = common.hex, common.pack_vector
   local updates, inserts = 0, 0
   local wall, cpu = timed(function()

@@ -228,7 +228,9 @@ Client.__index = Client
 -- `dialect` ("auto", "seekdb" or "mariadb"), `max_packet` (bytes per
 -- statement, at most the server's max_allowed_packet), `text_protocol`
 -- (true: write with multi-row SQL text even where MariaDB's faster bulk
--- protocol is available).
+-- protocol is available), `pipeline` (false: check every item of a large
+-- write before any SQL instead of while earlier rows are sent),
+-- `deadlock_retries` (4).
 -- @return a client, or `nil, errmsg, errno, sqlstate`
 function seekdb.Client(opts)
   if opts ~= nil and type(opts) ~= "table" then

@@ -58,11 +58,12 @@ build = {
         "src/op.c",
         "src/query.c",
         "src/read.c",
+        "src/sender.c",
         "src/sql.c",
         "src/upsert.c",
         "src/vector.c",
       },
-      libraries = { "mariadb", "cjson" },
+      libraries = { "mariadb", "cjson", "pthread" },
       incdirs = {
         "src",
         "$(MARIADB_INCDIR)/mariadb",

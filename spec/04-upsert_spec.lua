@@ -242,6 +242,96 @@ for _, protocol in ipairs { "bulk", "text" } do
       assert.are.equal(1, col:count())
     end)
 
+    -- More than one execution's rows (1,000) on MariaDB's bulk protocol: the
+    -- first 1,000 items are checked before any SQL, the others while the rows
+    -- before them are written (pipeline). A bad one there is still nothing
+    -- written, with the same message; pipeline = false checks all first.
+    describe("a bad item in a call of 3,000 rows", function()
+      local function big(bad)
+        local ids, vecs = {}, {}
+        for i = 1, 3000 do ids[i], vecs[i] = "r" .. i, { i, 0, 0 } end
+        bad(ids, vecs)
+        return { ids = ids, embeddings = vecs }
+      end
+      local function inserts(c) return dialect == "mariadb" and helper.com_insert(c) or 0 end
+
+      it("writes nothing and says which item, pipelined or not", function()
+        assert(col:upsert { ids = "keep", embeddings = { 1, 1, 1 }, documents = "kept" })
+        local db = assert(client:query("SELECT DATABASE() AS d"))[1].d
+        local checked_first = assert(seekdb.Client(helper.options { database = db, pipeline = false,
+          text_protocol = protocol == "text" }))
+        local col2 = assert(checked_first:get_collection("my_collection"))
+        for _, case in ipairs {
+          { function(_, v) v[3000] = { 1, 2 } end, "embeddings%[3000%] has 2 numbers" },
+          { function(_, v) v[2500][2] = 0 / 0 end, "embeddings%[2500%]%[2%] is NaN or infinite" },
+          { function(i) i[1001] = "" end, "ids%[1001%] is an empty string" },
+        } do
+          local before, before2 = inserts(client), inserts(checked_first)
+          local ok, err, errno = col:upsert(big(case[1]))
+          assert.is_nil(ok)
+          assert.matches(case[2], err)
+          assert.is_nil(errno)
+          assert.are.equal(1, col:count())
+          if dialect == "mariadb" and protocol == "bulk" then
+            assert.truthy(helper.com_insert(client) - before > 0, "the first rows were sent, then rolled back")
+          end
+          ok, err = col2:upsert(big(case[1]))
+          assert.is_nil(ok)
+          assert.matches(case[2], err)
+          assert.are.equal(0, inserts(checked_first) - before2, "pipeline = false: refused before any SQL")
+          assert.are.equal(1, col:count())
+        end
+        -- a wrong type raises, as it does in a small call
+        local args = big(function(i) i[2000] = 2000 end)
+        assert.has_error(function() col:upsert(args) end, "bad argument #1 to 'upsert' (ids[2000] must be a string, got number)")
+        assert.are.equal(1, col:count())
+        -- add: an id twice, the second time after the first 1,000
+        local ok, err = col:add(big(function(i) i[2999] = "r7" end))
+        assert.is_nil(ok)
+        assert.matches("ids%[2999%] %('r7'%) is the same id as ids%[7%]", err)
+        assert.are.equal(1, col:count())
+        -- and then the whole call goes through
+        assert.is_true(col:upsert(big(function() end)))
+        assert.are.equal(3001, col:count())
+        checked_first:close()
+      end)
+
+      it("is run again after a lock wait timeout, pipelined or not", function()
+        if dialect ~= "mariadb" or not os.getenv("SEEKDB_TEST_SOCKET") then return pending("scratch MariaDB only") end
+        local args = big(function() end)
+        assert(col:upsert { ids = "r2500", embeddings = { 9, 9, 9 }, documents = "old" })
+        local db = assert(client:query("SELECT DATABASE() AS d"))[1].d
+        assert(client:query("SET SESSION innodb_lock_wait_timeout = 1"))
+        local no_retry = assert(seekdb.Client(helper.options { database = db, deadlock_retries = 0,
+          text_protocol = protocol == "text" }))
+        assert(no_retry:query("SET SESSION innodb_lock_wait_timeout = 1"))
+        -- a second process holds row r2500 for 3 s: a client that does not
+        -- retry fails after 1 s (1205); then the default one's first attempt
+        -- times out too, and a later one goes through
+        os.execute(("(env -u LD_PRELOAD scripts/testdb sql 'START TRANSACTION; SELECT _id FROM `%s`.`%s` "
+          .. "WHERE _id = \"r2500\" FOR UPDATE; DO SLEEP(3); COMMIT') >/dev/null 2>&1 &"):format(db, col._table))
+        os.execute("sleep 0.5")
+        local ok, err, errno = assert(no_retry:get_collection("my_collection")):upsert(args)
+        assert.is_nil(ok)
+        assert.are.equal(1205, errno, err)
+        assert.are.equal(1, col:count())
+        no_retry:close()
+        local before = inserts(client)
+        local t0 = os.time()
+        assert.is_true(col:upsert(args))
+        assert.truthy(os.time() - t0 >= 1, "waited for the lock")
+        if dialect == "mariadb" and protocol == "bulk" then
+          assert.truthy(helper.com_insert(client) - before > 3, "sent again from the first row")
+        end
+        assert(client:query("SET SESSION innodb_lock_wait_timeout = DEFAULT"))
+        assert.are.equal(3000, col:count())
+        local r = assert(col:get { ids = { "r1", "r2500", "r3000" }, include = { "documents", "embeddings" } })
+        assert.are.same({ "r1", "r2500", "r3000" }, r.ids)
+        assert.are.same({ seekdb.null, "old", seekdb.null }, r.documents) -- only the given fields change
+        helper.assert_vector({ 2500, 0, 0 }, r.embeddings[2])
+      end)
+    end)
+
     it("rolls back every statement when the server fails in the middle", function()
       if dialect ~= "mariadb" then return pending("uses a MariaDB trigger") end
       local small = helper.fresh { max_packet = 8192, text_protocol = protocol == "text" }

@@ -305,7 +305,12 @@ describe("wrong types", function()
         return out
       end }
     end, "1 to 4096 numbers")
-    -- 200,000 ids, the last one wrong: nothing written
+    -- 200,000 ids, the last one wrong: nothing written, and with pipeline =
+    -- false nothing sent (spec 04: a pipelined call writes nothing either)
+    local pipelined_client, pipelined_col = client, col
+    local db = assert(client:query("SELECT DATABASE() AS d"))[1].d
+    client = assert(seekdb.Client(helper.options { database = db, pipeline = false }))
+    col = assert(client:get_collection("types"))
     local ids, vecs = {}, {}
     for i = 1, 200000 do ids[i], vecs[i] = "n" .. i, { 1, 2, 3 } end
     vecs[200000] = { 1, 2 }
@@ -315,6 +320,8 @@ describe("wrong types", function()
     vecs[200000] = { 1, 2, 3 }
     check(bad, "200,000 rows with a number as the last id", "raises", up { ids = ids, embeddings = vecs },
       "ids[200000] must be a string, got number")
+    client:close()
+    client, col = pipelined_client, pipelined_col
     none(bad)
   end)
 

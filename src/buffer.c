@@ -29,6 +29,37 @@ void sb_free(sbuf *b) {
   b->oom = 0;
 }
 
+struct ablock {
+  ablock *next;
+  size_t len, cap;
+  char data[];
+};
+
+#define ABLOCK_MIN (64 * 1024)
+
+const char *arena_put(arena *a, const void *p, size_t n) {
+  ablock *k = a->head;
+  char *out;
+  if (!k || k->cap - k->len < n) {
+    size_t cap = n > ABLOCK_MIN ? n : ABLOCK_MIN;
+    if (!(k = malloc(sizeof *k + cap))) return NULL;
+    k->next = a->head, k->len = 0, k->cap = cap;
+    a->head = k;
+  }
+  out = k->data + k->len;
+  if (n) memcpy(out, p, n);
+  k->len += n;
+  return out;
+}
+
+void arena_free(arena *a) {
+  while (a->head) {
+    ablock *k = a->head;
+    a->head = k->next;
+    free(k);
+  }
+}
+
 void sb_addint(sbuf *b, long long v) {
   char tmp[32];
   int n = snprintf(tmp, sizeof tmp, "%lld", v);

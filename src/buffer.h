@@ -45,4 +45,18 @@ void sb_addquoted(sbuf *b, const char *s, size_t n, int no_backslash);
 /* `name` for an identifier already validated to contain no backquote. */
 void sb_addident(sbuf *b, const char *s);
 
+/* Bytes that stay where they are once stored: blocks chained, never moved
+ * by realloc. A row's metadata lives here while another thread sends the
+ * rows before it (see sender.c); freed all at once. */
+typedef struct ablock ablock;
+typedef struct arena {
+  ablock *head;
+} arena;
+
+#define ARENA_INIT {NULL}
+
+/* A copy of p[0..n) that does not move; NULL when memory runs out. */
+const char *arena_put(arena *a, const void *p, size_t n);
+void arena_free(arena *a);
+
 #endif

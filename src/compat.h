@@ -53,6 +53,11 @@ static inline int compat_rawget(lua_State *L, int idx) {
   return lua_type(L, -1);
 }
 #define lua_rawget compat_rawget
+static inline int compat_rawgeti(lua_State *L, int idx, int n) {
+  lua_rawgeti(L, idx, n);
+  return lua_type(L, -1);
+}
+#define lua_rawgeti compat_rawgeti
 
 /* A decimal number as Lua would read it; its length + 1, or 0. */
 static inline size_t compat_stringtonumber(lua_State *L, const char *s) {

@@ -131,7 +131,7 @@ int conn_open(lua_State *L) {
   static const char *const dialects[] = {"auto", "seekdb", "mariadb", NULL};
   const char *host, *user, *password, *database, *socket;
   unsigned int port;
-  int forced, known, text_only, nret = 1;
+  int forced, known, text_only, pipeline, nret = 1;
   unsigned long max_packet;
   lua_Integer retries;
   my_bool no = 0;
@@ -147,6 +147,9 @@ int conn_open(lua_State *L) {
   max_packet = (unsigned long)opt_integer(L, "max_packet", 0);
   text_only = opt_boolean(L, "text_protocol");
   retries = opt_integer(L, "deadlock_retries", 4);
+  lua_getfield(L, 1, "pipeline");
+  pipeline = lua_isnil(L, -1) || lua_toboolean(L, -1); /* on unless false */
+  lua_pop(L, 1);
   lua_getfield(L, 1, "dialect");
   for (forced = 0; !lua_isnil(L, -1) && dialects[forced] &&
                    !(lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), dialects[forced]) == 0);
@@ -189,6 +192,7 @@ int conn_open(lua_State *L) {
   if (max_packet && max_packet < c->max_packet) c->max_packet = max_packet;
   c->text_only = text_only;
   c->retries = (int)retries;
+  c->pipeline = pipeline;
   /* pyseekdb's HNSW default ef_search; MariaDB's 20 misses neighbours.
    * Best effort: a server without the variable searches as it does. */
   if (c->dialect == DIALECT_MARIADB) mysql_query(c->my, "SET SESSION mhnsw_ef_search = 64");

@@ -8,6 +8,7 @@
  * array, any other table as an object with string keys, {} as {}. */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,21 +61,47 @@ static int jfail_type(jenc *j, const char *why) {
   return 0;
 }
 
+/* The path is built for every key of every metadata table, error or not:
+ * plain copies, no printf. */
+static void path_add(jenc *j, const char *s, size_t n) {
+  size_t room = sizeof j->path - 1 - j->pathlen;
+  if (n > room) n = room;
+  memcpy(j->path + j->pathlen, s, n);
+  j->pathlen += n;
+  j->path[j->pathlen] = '\0';
+}
+
 static void path_push_key(jenc *j, const char *k, size_t len) {
   int ident = len > 0 && len < 40 && (isalpha((unsigned char)k[0]) || k[0] == '_');
   for (size_t i = 0; ident && i < len; i++)
     ident = isalnum((unsigned char)k[i]) || k[i] == '_';
-  int n = ident ? snprintf(j->path + j->pathlen, sizeof j->path - j->pathlen, ".%.*s", (int)len, k)
-                : snprintf(j->path + j->pathlen, sizeof j->path - j->pathlen, "[\"%.*s\"]",
-                           (int)(len > 40 ? 40 : len), k);
-  if (n > 0) j->pathlen += (size_t)n < sizeof j->path - j->pathlen ? (size_t)n
-                                                                  : sizeof j->path - j->pathlen - 1;
+  if (ident) {
+    path_add(j, ".", 1);
+    path_add(j, k, len);
+  } else {
+    path_add(j, "[\"", 2);
+    path_add(j, k, len > 40 ? 40 : len);
+    path_add(j, "\"]", 2);
+  }
 }
 
 static void path_push_index(jenc *j, lua_Integer i) {
-  int n = snprintf(j->path + j->pathlen, sizeof j->path - j->pathlen, "[%lld]", (long long)i);
-  if (n > 0) j->pathlen += (size_t)n < sizeof j->path - j->pathlen ? (size_t)n
-                                                                  : sizeof j->path - j->pathlen - 1;
+  char tmp[24], *p = tmp + sizeof tmp;
+  unsigned long long u = (unsigned long long)i; /* list indexes are positive */
+  *--p = ']';
+  do *--p = (char)('0' + u % 10); while ((u /= 10) != 0);
+  *--p = '[';
+  path_add(j, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+/* Every metadata integer goes through here: no printf. */
+static void format_integer(char *buf, long long v) {
+  char tmp[24], *p = tmp + sizeof tmp;
+  unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+  do *--p = (char)('0' + u % 10); while ((u /= 10) != 0);
+  if (v < 0) *--p = '-';
+  memcpy(buf, p, (size_t)(tmp + sizeof tmp - p));
+  buf[tmp + sizeof tmp - p] = '\0';
 }
 
 static void format_float(char *buf, size_t size, double x) {
@@ -127,11 +154,13 @@ static int table_kind(lua_State *L, int idx) {
   return 'o';
 }
 
-/* Attaches item at once, so that everything built so far hangs off j->root. */
+/* Attaches item at once, so that everything built so far hangs off j->root.
+ * Keys are not copied: they are the Lua strings that keys_sorted found,
+ * which the table being encoded holds until the tree is printed and freed. */
 static int attach(jenc *j, cJSON *parent, const char *key, cJSON *item) {
   if (!item) return jfail(j, "could not be encoded: not enough memory");
   if (!parent) j->root = item;
-  else if (key) cJSON_AddItemToObject(parent, key, item);
+  else if (key) cJSON_AddItemToObjectCS(parent, key, item);
   else cJSON_AddItemToArray(parent, item);
   return 1;
 }
@@ -218,7 +247,7 @@ static int encode_value(lua_State *L, int idx, jenc *j, int depth, cJSON *parent
   char num[64];
   switch (lua_type(L, idx)) {
     case LUA_TNUMBER:
-      if (lua_isinteger(L, idx)) snprintf(num, sizeof num, "%lld", (long long)lua_tointeger(L, idx));
+      if (lua_isinteger(L, idx)) format_integer(num, (long long)lua_tointeger(L, idx));
       else {
         double x = (double)lua_tonumber(L, idx);
         if (!isfinite(x)) return jfail(j, "is NaN or infinite (JSON has no such numbers)");
@@ -270,7 +299,13 @@ int json_encode(lua_State *L, int idx, jenc *j, sbuf *out) {
   idx = lua_absindex(L, idx);
   j->root = NULL;
   ok = encode_value(L, idx, j, 0, NULL, NULL);
-  if (ok) {
+  /* Straight into out when it fits in what out has room for, which is the
+   * usual case: no buffer of cJSON's own to allocate and copy. */
+  if (ok && (out->cap - out->len >= 256 || sb_grow(out, 256)) &&
+      cJSON_PrintPreallocated(j->root, out->data + out->len,
+                              (int)(out->cap - out->len < INT_MAX ? out->cap - out->len : INT_MAX), 0)) {
+    out->len += strlen(out->data + out->len);
+  } else if (ok) {
     text = cJSON_PrintUnformatted(j->root);
     if (text) sb_adds(out, text);
     else ok = jfail(j, "could not be encoded: not enough memory");

@@ -5,6 +5,7 @@
 
 #include "compat.h"
 #include <mysql.h>
+#include <pthread.h>
 
 #include "buffer.h"
 
@@ -24,6 +25,7 @@ typedef struct conn {
   unsigned long max_packet; /* the server's max_allowed_packet, or a smaller option */
   int text_only;            /* option: never MariaDB's bulk protocol (tests, benchmarks) */
   int retries;              /* option: runs of a write again after a deadlock */
+  int pipeline;             /* option: collect a write's rows while earlier ones are sent */
   char version[96];
   char where[200];          /* user@host:port/db, for __tostring */
 } conn_t;
@@ -49,6 +51,17 @@ typedef struct op {
   void *state;              /* call-specific resources ... */
   void (*release)(void *);  /* ... and how to free them */
 } op_t;
+
+/* sender.c: one execution of a prepared statement, on a thread of its own
+ * so that the caller can marshal the next rows meanwhile. */
+typedef struct sender {
+  MYSQL_STMT *stmt;
+  int rc;                   /* mysql_stmt_execute's result */
+  int running;              /* the thread has not been joined */
+  pthread_t thread;
+} sender_t;
+void sender_start(sender_t *s, MYSQL_STMT *stmt, int threaded);
+int sender_wait(sender_t *s);
 
 /* op.c */
 conn_t *conn_check(lua_State *L, int idx);

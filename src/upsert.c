@@ -10,6 +10,12 @@
  *      chunks, and what it returns is checked;
  *   3. write:   in one transaction, as few multi-row statements as the
  *      server's max_allowed_packet allows. Any failure rolls back (op_run).
+ * On MariaDB's bulk protocol, an upsert or add of more than BULK_ROWS items
+ * with vectors is pipelined: the first BULK_ROWS items are collected before
+ * any SQL, the others while the server writes the rows before them
+ * (sender.c). A bad item among those fails the call after some SQL was
+ * sent, and the rollback still leaves nothing written. The client option
+ * pipeline = false has every item checked before any SQL.
  * add is the same with a plain INSERT (an id that exists, or comes twice, is
  * an error); update first finds which ids exist (locked, FOR UPDATE), writes
  * only those, and returns the others.
@@ -34,7 +40,8 @@ enum { A_TABLE = 2, A_DIM = 3, A_ARGS = 4, A_EF = 5, A_CHUNK = 6,
 typedef struct item {
   const char *id, *doc; /* point into strings held by the args table; doc NULL: SQL NULL */
   size_t idlen, doclen;
-  size_t meta_off, meta_len;
+  const char *meta;     /* its JSON, in the batch's arena; meta_null: SQL NULL */
+  size_t meta_len;
   unsigned char meta_null, vec_null;
   unsigned char skip; /* update: the id is not in the collection */
 } item_t;
@@ -48,32 +55,41 @@ typedef struct batch {
   item_t *items;
   float *vecs;        /* n * dim */
   float *zero;        /* see write_rows: MariaDB's NOT NULL placeholder */
-  sbuf meta;          /* every item's metadata JSON, back to back */
+  lua_Integer collected; /* items 0..collected-1 are checked and marshalled */
+  sbuf meta;          /* one item's metadata JSON, then copied to metas */
+  arena metas;        /* every item's metadata JSON: it does not move while sent */
   jenc json;          /* its tree is freed here if encoding is cut short */
   struct bulk *bulk;  /* MariaDB's bulk protocol, when the server has it */
+  const char *table;  /* the collection's table, checked */
 } batch_t;
 
 /* Column-wise array binding (MariaDB Connector/C): per column an array of
- * pointers into the batch's own memory, lengths and NULL indicators. */
+ * pointers into the batch's own memory, lengths and NULL indicators. Two
+ * sets of them: one is being sent while the other is filled. */
 #define BULK_ROWS 1000
 typedef struct bulk {
   MYSQL_STMT *stmt;
-  MYSQL_BIND bind[4];
-  const void *ptr[4][BULK_ROWS];
-  unsigned long len[4][BULK_ROWS];
-  char ind[4][BULK_ROWS];
+  sender_t send;
+  MYSQL_BIND bind[2][4];
+  const void *ptr[2][4][BULK_ROWS];
+  unsigned long len[2][4][BULK_ROWS];
+  char ind[2][4][BULK_ROWS];
 } bulk_t;
+
+static void bulk_free(bulk_t *k) {
+  sender_wait(&k->send); /* the thread may still be using the statement */
+  if (k->stmt) mysql_stmt_close(k->stmt);
+  free(k);
+}
 
 static void batch_release(void *p) {
   batch_t *b = p;
-  if (b->bulk) {
-    if (b->bulk->stmt) mysql_stmt_close(b->bulk->stmt);
-    free(b->bulk);
-  }
+  if (b->bulk) bulk_free(b->bulk);
   free(b->items);
   free(b->vecs);
   free(b->zero);
   sb_free(&b->meta);
+  arena_free(&b->metas);
   cJSON_Delete(b->json.root);
 }
 
@@ -84,9 +100,25 @@ static const char *const field_names[] = {"ids", "embeddings", "documents", "met
  * caller's buffer, not the Lua stack, so it can sit beside stack-relative
  * arguments in one call. */
 typedef char label_t[48];
+static size_t label_to(char *buf, batch_t *b, int slot, lua_Integer i) {
+  const char *name = FIELD_NAME(slot);
+  size_t n = strlen(name);
+  memcpy(buf, name, n);
+  if (b->list[slot]) { /* by hand: metadata needs a label for every item */
+    char tmp[24], *d = tmp + sizeof tmp;
+    unsigned long long u = (unsigned long long)(i + 1);
+    do *--d = (char)('0' + u % 10); while ((u /= 10) != 0);
+    buf[n++] = '[';
+    memcpy(buf + n, d, (size_t)(tmp + sizeof tmp - d));
+    n += (size_t)(tmp + sizeof tmp - d);
+    buf[n++] = ']';
+  }
+  buf[n] = '\0';
+  return n;
+}
+
 static const char *label(label_t buf, batch_t *b, int slot, lua_Integer i) {
-  if (b->list[slot]) snprintf(buf, sizeof(label_t), "%s[%lld]", FIELD_NAME(slot), (long long)(i + 1));
-  else snprintf(buf, sizeof(label_t), "%s", FIELD_NAME(slot));
+  label_to(buf, b, slot, i);
   return buf;
 }
 
@@ -228,28 +260,26 @@ static void collect_vec(lua_State *L, op_t *op, batch_t *b, lua_Integer i) {
 }
 
 static void collect_meta(lua_State *L, op_t *op, batch_t *b, lua_Integer i) {
-  label_t lb;
   item_t *it = &b->items[i];
   push_item(L, b, F_META, i);
   it->meta_null = isnull(L, -1);
   if (!it->meta_null) {
-    snprintf(b->json.path, sizeof b->json.path, "%s", label(lb, b, F_META, i));
-    b->json.pathlen = strlen(b->json.path);
-    it->meta_off = b->meta.len;
+    b->json.pathlen = label_to(b->json.path, b, F_META, i);
+    b->meta.len = 0;
     if (!meta_encode(L, -1, &b->json, &b->meta)) {
       if (b->json.misuse) op_argerror(L, op, 1, "%s", b->json.err);
       op_fail(L, op, "%s", b->json.err);
     }
-    if (b->meta.oom) op_fail(L, op, "not enough memory for the metadata");
-    it->meta_len = b->meta.len - it->meta_off;
+    if (b->meta.oom || !(it->meta = arena_put(&b->metas, b->meta.data, b->meta.len)))
+      op_fail(L, op, "not enough memory for the metadata");
+    it->meta_len = b->meta.len;
   }
   lua_pop(L, 1);
 }
 
-/* Step 1, also run again after the embedding function (which could have
- * changed the input tables while it ran). */
-static void collect(lua_State *L, op_t *op, batch_t *b) {
-  lua_Integer i, n = b->n;
+/* Step 1's start: the fields' shapes and counts, and memory for the items. */
+static void collect_begin(lua_State *L, op_t *op, batch_t *b) {
+  lua_Integer n = b->n;
   check_counts(L, op, b);
   if (b->n != n && n != 0)
     op_fail(L, op, "the input tables changed while the embedding function ran");
@@ -257,20 +287,37 @@ static void collect(lua_State *L, op_t *op, batch_t *b) {
     op_fail(L, op, "not enough memory for %I items", b->n);
   if ((b->cols & COL_EMB) && !b->vecs && !(b->vecs = malloc((size_t)b->n * b->dim * sizeof(float))))
     op_fail(L, op, "not enough memory for %I vectors", b->n);
-  b->meta.len = 0;
+  arena_free(&b->metas);
+  b->collected = 0;
   lua_newtable(L);
   lua_replace(L, S_SEEN);
   luaL_checkstack(L, 8, "upsert");
-  for (i = 0; i < b->n; i++) {
-    collect_id(L, op, b, i);
-    if (b->cols & COL_DOC) collect_doc(L, op, b, i);
-    if (b->cols & COL_EMB) collect_vec(L, op, b, i);
-    if (b->cols & COL_META) collect_meta(L, op, b, i);
-  }
+}
+
+/* The next item: checked, its vector as float32, its metadata as JSON. */
+static void collect_next(lua_State *L, op_t *op, batch_t *b) {
+  lua_Integer i = b->collected;
+  collect_id(L, op, b, i);
+  if (b->cols & COL_DOC) collect_doc(L, op, b, i);
+  if (b->cols & COL_EMB) collect_vec(L, op, b, i);
+  if (b->cols & COL_META) collect_meta(L, op, b, i);
+  b->collected = i + 1;
+}
+
+/* Step 1's end: the items not collected yet, then what needs them all. */
+static void collect_rest(lua_State *L, op_t *op, batch_t *b) {
+  while (b->collected < b->n) collect_next(L, op, b);
   if (!b->cols)
     op_fail(L, op, "nothing to %s: pass embeddings, documents or metadatas with the ids", op->fname);
   if (b->mode == MODE_ADD && !(b->cols & (COL_EMB | COL_DOC)))
     op_fail(L, op, "add needs embeddings, or documents and an embedding function");
+}
+
+/* Step 1 whole, also run again after the embedding function (which could
+ * have changed the input tables while it ran). */
+static void collect(lua_State *L, op_t *op, batch_t *b) {
+  collect_begin(L, op, b);
+  collect_rest(L, op, b);
 }
 
 /* ---- 2. embedding -------------------------------------------------------------- */
@@ -321,7 +368,7 @@ static void add_row(op_t *op, batch_t *b, lua_Integer i, int cols) {
   if (cols & COL_META) {
     sb_addc(s, ',');
     if (it->meta_null) sb_adds(s, "NULL");
-    else sb_addquoted(s, b->meta.data + it->meta_off, it->meta_len, op->no_backslash);
+    else sb_addquoted(s, it->meta, it->meta_len, op->no_backslash);
   }
   sb_addc(s, ')');
 }
@@ -501,32 +548,39 @@ static void bulk_fail(lua_State *L, op_t *op, batch_t *b) {
   op_fail(L, op, "%s", mysql_stmt_error(st));
 }
 
-/* Puts item i into row r of the bound arrays; the bytes it sends. */
-static size_t bulk_row(bulk_t *k, batch_t *b, lua_Integer i, int r, int cols) {
+/* Puts item i into row r of the bound arrays of set g; the bytes it sends. */
+static size_t bulk_row(bulk_t *k, int g, batch_t *b, lua_Integer i, int r, int cols) {
   item_t *it = &b->items[i];
   size_t vbytes = (size_t)b->dim * sizeof(float), bytes = it->idlen + 16;
   int c = 0;
-  k->ptr[c][r] = it->id, k->len[c][r] = (unsigned long)it->idlen, k->ind[c][r] = STMT_INDICATOR_NONE;
+  k->ptr[g][c][r] = it->id, k->len[g][c][r] = (unsigned long)it->idlen, k->ind[g][c][r] = STMT_INDICATOR_NONE;
   if (cols & COL_DOC) {
     c++;
-    k->ptr[c][r] = it->doc, k->len[c][r] = (unsigned long)it->doclen;
-    k->ind[c][r] = it->doc ? STMT_INDICATOR_NONE : STMT_INDICATOR_NULL;
+    k->ptr[g][c][r] = it->doc, k->len[g][c][r] = (unsigned long)it->doclen;
+    k->ind[g][c][r] = it->doc ? STMT_INDICATOR_NONE : STMT_INDICATOR_NULL;
     bytes += it->doclen;
   }
   if (cols & COL_EMB) {
     c++;
-    k->ptr[c][r] = b->zero ? b->zero : b->vecs + i * b->dim;
-    k->len[c][r] = (unsigned long)vbytes;
-    k->ind[c][r] = !b->zero && it->vec_null ? STMT_INDICATOR_NULL : STMT_INDICATOR_NONE;
+    k->ptr[g][c][r] = b->zero ? b->zero : b->vecs + i * b->dim;
+    k->len[g][c][r] = (unsigned long)vbytes;
+    k->ind[g][c][r] = !b->zero && it->vec_null ? STMT_INDICATOR_NULL : STMT_INDICATOR_NONE;
     bytes += vbytes;
   }
   if (cols & COL_META) {
     c++;
-    k->ptr[c][r] = b->meta.data + it->meta_off, k->len[c][r] = (unsigned long)it->meta_len;
-    k->ind[c][r] = it->meta_null ? STMT_INDICATOR_NULL : STMT_INDICATOR_NONE;
+    k->ptr[g][c][r] = it->meta, k->len[g][c][r] = (unsigned long)it->meta_len;
+    k->ind[g][c][r] = it->meta_null ? STMT_INDICATOR_NULL : STMT_INDICATOR_NONE;
     bytes += it->meta_len;
   }
   return bytes;
+}
+
+/* Rows per execution. Pipelined, the last ones are smaller: the server's
+ * work on the last execution is the one thing not overlapped. */
+static unsigned int bulk_cap(int pipelined, lua_Integer left) {
+  if (!pipelined || left >= 2 * BULK_ROWS) return BULK_ROWS;
+  return left / 2 < 128 ? 128 : (unsigned int)(left / 2);
 }
 
 static void write_bulk(lua_State *L, op_t *op, batch_t *b, const char *table, int cols) {
@@ -534,10 +588,11 @@ static void write_bulk(lua_State *L, op_t *op, batch_t *b, const char *table, in
   size_t limit = op_statement_limit(op);
   lua_Integer i = 0;
   unsigned int ncols = 0, c;
+  int g, pipelined = b->collected < b->n;
   bulk_t *k;
   if (b->bulk) { /* a retry: prepare afresh */
-    if (b->bulk->stmt) mysql_stmt_close(b->bulk->stmt);
-    free(b->bulk);
+    bulk_free(b->bulk);
+    b->bulk = NULL;
   }
   if (!(k = b->bulk = calloc(1, sizeof *k))) op_fail(L, op, "not enough memory");
   /* the statement, with one ? per column */
@@ -552,22 +607,29 @@ static void write_bulk(lua_State *L, op_t *op, batch_t *b, const char *table, in
   if (mysql_stmt_prepare(k->stmt, s->data, (unsigned long)s->len)) bulk_fail(L, op, b);
   s->len = 0;
   /* _id, then document, embedding, metadata as the call has them */
-  k->bind[ncols++].buffer_type = MYSQL_TYPE_BLOB;
-  if (cols & COL_DOC) k->bind[ncols++].buffer_type = MYSQL_TYPE_STRING;
-  if (cols & COL_EMB) k->bind[ncols++].buffer_type = MYSQL_TYPE_BLOB;
-  if (cols & COL_META) k->bind[ncols++].buffer_type = MYSQL_TYPE_STRING;
-  for (c = 0; c < ncols; c++) {
-    k->bind[c].buffer = (void *)k->ptr[c];
-    k->bind[c].length = k->len[c];
-    k->bind[c].u.indicator = k->ind[c];
+  for (g = 0; g < 2; g++) {
+    ncols = 0;
+    k->bind[g][ncols++].buffer_type = MYSQL_TYPE_BLOB;
+    if (cols & COL_DOC) k->bind[g][ncols++].buffer_type = MYSQL_TYPE_STRING;
+    if (cols & COL_EMB) k->bind[g][ncols++].buffer_type = MYSQL_TYPE_BLOB;
+    if (cols & COL_META) k->bind[g][ncols++].buffer_type = MYSQL_TYPE_STRING;
+    for (c = 0; c < ncols; c++) {
+      k->bind[g][c].buffer = (void *)k->ptr[g][c];
+      k->bind[g][c].length = k->len[g][c];
+      k->bind[g][c].u.indicator = k->ind[g][c];
+    }
   }
+  g = 0;
   while (i < b->n) {
-    unsigned int rows = 0;
+    unsigned int rows = 0, cap = bulk_cap(pipelined, b->n - i);
     size_t bytes = 64;
-    for (; i < b->n && rows < BULK_ROWS; i++) {
+    for (; i < b->n && rows < cap; i++) {
       size_t row;
+      /* Lua only, never the connection: the sender may be using it. An
+       * error here leaves by longjmp; batch_release waits for the sender. */
+      if (i == b->collected) collect_next(L, op, b);
       if (b->items[i].skip) continue;
-      row = bulk_row(k, b, i, (int)rows, cols);
+      row = bulk_row(k, g, b, i, (int)rows, cols);
       if (bytes + row > limit) {
         if (rows == 0) fail_row_too_big(L, op, b, i, row);
         break;
@@ -576,10 +638,15 @@ static void write_bulk(lua_State *L, op_t *op, batch_t *b, const char *table, in
       rows++;
     }
     if (rows == 0) break;
+    if (sender_wait(&k->send)) bulk_fail(L, op, b); /* the execution before */
     if (mysql_stmt_attr_set(k->stmt, STMT_ATTR_ARRAY_SIZE, &rows) ||
-        mysql_stmt_bind_param(k->stmt, k->bind) || mysql_stmt_execute(k->stmt))
+        mysql_stmt_bind_param(k->stmt, k->bind[g]))
       bulk_fail(L, op, b);
+    /* on a thread while there are items left to collect, else here */
+    sender_start(&k->send, k->stmt, i < b->n && b->collected < b->n);
+    g ^= 1;
   }
+  if (sender_wait(&k->send)) bulk_fail(L, op, b);
 }
 
 static void write_rows(lua_State *L, op_t *op, batch_t *b, const char *table) {
@@ -606,9 +673,12 @@ static void write_rows(lua_State *L, op_t *op, batch_t *b, const char *table) {
 #define ER_LOCK_WAIT_TIMEOUT 1205
 #define ER_LOCK_DEADLOCK 1213
 
+/* Called with write_body's stack slots 1..S_SEEN as its arguments, so that
+ * items can still be collected (pipelined) with the same slot numbers. */
 static int write_attempt(lua_State *L) {
   op_t *op = op_get(L);
-  write_rows(L, op, op->state, lua_tostring(L, 1));
+  batch_t *b = op->state;
+  write_rows(L, op, b, b->table);
   return 0;
 }
 
@@ -625,19 +695,20 @@ static void backoff(int attempt) {
 /* Writes in a protected call of its own. InnoDB ends a deadlock by rolling
  * back one writer's whole transaction, and a lock wait timeout can happen
  * to anyone among concurrent writers: since the call is one transaction and
- * its input is all marshalled already (embedding functions have run), it is
- * simply run again, up to the client's deadlock_retries. */
-static void write_retrying(lua_State *L, op_t *op, batch_t *b, const char *table) {
-  int attempt;
+ * what its input became is kept (embedding functions have run; a pipelined
+ * write collects only the items it did not reach), it is simply run again,
+ * up to the client's deadlock_retries. */
+static void write_retrying(lua_State *L, op_t *op, batch_t *b) {
+  int attempt, k;
   if (!op->conn) {
-    write_rows(L, op, b, table);
+    write_rows(L, op, b, b->table);
     return;
   }
   for (attempt = 0;; attempt++) {
     lua_pushlightuserdata(L, op);
     lua_pushcclosure(L, write_attempt, 1);
-    lua_pushstring(L, table);
-    if (lua_pcall(L, 1, 0, 0) == LUA_OK) return;
+    for (k = 1; k <= S_SEEN; k++) lua_pushvalue(L, k);
+    if (lua_pcall(L, S_SEEN, 0, 0) == LUA_OK) return;
     if (!op->failed || op->raise || attempt >= op->conn->retries ||
         (op->err_no != ER_LOCK_DEADLOCK && op->err_no != ER_LOCK_WAIT_TIMEOUT))
       lua_error(L); /* as it came */
@@ -653,6 +724,14 @@ static void write_retrying(lua_State *L, op_t *op, batch_t *b, const char *table
 }
 
 /* ---- the methods ------------------------------------------------------------------- */
+
+/* Can the items be collected while the rows before them are sent? On
+ * MariaDB's bulk protocol, for an upsert or add of more than one execution's
+ * rows, with vectors: no embedding function to call, no ids to look up. */
+static int pipelined(op_t *op, batch_t *b) {
+  if (!op->conn || !op->conn->pipeline || op->conn->text_only || !bulk_supported(op)) return 0;
+  return b->n > BULK_ROWS && b->mode != MODE_UPDATE && (b->cols & COL_EMB);
+}
 
 static const char *const write_fields[] = {"ids", "embeddings", "documents", "metadatas", NULL};
 
@@ -673,13 +752,17 @@ static int write_body(lua_State *L) {
   lua_pushnil(L); /* S_SEEN */
   op_dry_begin(L, op);
 
-  collect(L, op, b);
+  collect_begin(L, op, b);
+  if (pipelined(op, b)) /* the first execution's rows before any SQL, the rest as they are sent */
+    while (b->collected < BULK_ROWS) collect_next(L, op, b);
+  else collect_rest(L, op, b);
   if ((b->cols & COL_DOC) && !(b->cols & COL_EMB)) {
     embed_documents(L, op, b, chunk);
     collect(L, op, b); /* the callback ran Lua code: check the input again */
     b->cols |= COL_EMB;
   }
-  write_retrying(L, op, b, table);
+  b->table = table;
+  write_retrying(L, op, b);
   if (b->mode == MODE_UPDATE) push_update_result(L, b);
   if (!op->conn) return op_dry_result(L, op);
   if (b->mode != MODE_UPDATE) lua_pushboolean(L, 1);
