@@ -65,6 +65,18 @@ describe("lua-seekdb inside nginx", function()
     helper.assert_vector({ 0, 0, 1 }, g.embeddings[2])
   end)
 
+  it("writes a pipelined upsert of 3,000 rows (its sender thread inside nginx's thread pool)", function()
+    local ids, vecs = {}, {}
+    for i = 1, 3000 do ids[i], vecs[i] = "p" .. i, { i, 1, 0 } end
+    local body, code = http("POST", "/upsert", cjson.encode { ids = ids, embeddings = vecs })
+    assert.are.equal(200, code, body)
+    local col = assert(client:get_collection("web"))
+    local g = assert(col:get { ids = { "p1", "p3000" }, include = { "embeddings" } })
+    assert.are.same({ "p1", "p3000" }, g.ids)
+    helper.assert_vector({ 3000, 1, 0 }, g.embeddings[2])
+    assert(col:delete { ids = ids })
+  end)
+
   it("answers bad requests with the error", function()
     local body, code = http("POST", "/upsert", "{not json")
     assert.are.equal(400, code)
