@@ -78,9 +78,12 @@ static void path_push_key(jenc *j, const char *k, size_t len) {
   if (ident) {
     path_add(j, ".", 1);
     path_add(j, k, len);
-  } else {
+  } else { /* at most 40 bytes, and not past a NUL: the path is C text */
+    const char *nul;
+    if (len > 40) len = 40;
+    if ((nul = memchr(k, '\0', len)) != NULL) len = (size_t)(nul - k);
     path_add(j, "[\"", 2);
-    path_add(j, k, len > 40 ? 40 : len);
+    path_add(j, k, len);
     path_add(j, "\"]", 2);
   }
 }
@@ -155,12 +158,12 @@ static int table_kind(lua_State *L, int idx) {
 }
 
 /* Attaches item at once, so that everything built so far hangs off j->root.
- * Keys are not copied: they are the Lua strings that keys_sorted found,
- * which the table being encoded holds until the tree is printed and freed. */
+ * Keys and strings are copied: Lua code run by an allocation (a finalizer)
+ * could take them out of the table before the tree is printed. */
 static int attach(jenc *j, cJSON *parent, const char *key, cJSON *item) {
   if (!item) return jfail(j, "could not be encoded: not enough memory");
   if (!parent) j->root = item;
-  else if (key) cJSON_AddItemToObjectCS(parent, key, item);
+  else if (key) cJSON_AddItemToObject(parent, key, item);
   else cJSON_AddItemToArray(parent, item);
   return 1;
 }
