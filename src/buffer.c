@@ -60,6 +60,13 @@ void arena_free(arena *a) {
   }
 }
 
+size_t u64_digits(char *out, unsigned long long u) {
+  char tmp[20], *p = tmp + sizeof tmp;
+  do *--p = (char)('0' + u % 10); while ((u /= 10) != 0);
+  memcpy(out, p, (size_t)(tmp + sizeof tmp - p));
+  return (size_t)(tmp + sizeof tmp - p);
+}
+
 void sb_addint(sbuf *b, long long v) {
   char tmp[32];
   int n = snprintf(tmp, sizeof tmp, "%lld", v);

@@ -37,6 +37,9 @@ static inline void sb_adds(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
 static inline void sb_truncate(sbuf *b, size_t mark) { if (mark < b->len) b->len = mark; }
 
 void sb_addint(sbuf *b, long long v);
+/* The decimal digits of u at out (at most 20, no NUL); how many. For text
+ * made for every row (labels, metadata integers), where printf would show. */
+size_t u64_digits(char *out, unsigned long long u);
 /* X'...': any bytes, safe whatever the sql_mode or charset. */
 void sb_addhex(sbuf *b, const void *p, size_t n);
 /* '...' with MySQL escaping; with no_backslash (sql_mode NO_BACKSLASH_ESCAPES)

@@ -89,22 +89,18 @@ static void path_push_key(jenc *j, const char *k, size_t len) {
 }
 
 static void path_push_index(jenc *j, lua_Integer i) {
-  char tmp[24], *p = tmp + sizeof tmp;
-  unsigned long long u = (unsigned long long)i; /* list indexes are positive */
-  *--p = ']';
-  do *--p = (char)('0' + u % 10); while ((u /= 10) != 0);
-  *--p = '[';
-  path_add(j, p, (size_t)(tmp + sizeof tmp - p));
+  char tmp[24];
+  size_t n = 1;
+  tmp[0] = '[';
+  n += u64_digits(tmp + 1, (unsigned long long)i); /* list indexes are positive */
+  tmp[n++] = ']';
+  path_add(j, tmp, n);
 }
 
 /* Every metadata integer goes through here: no printf. */
 static void format_integer(char *buf, long long v) {
-  char tmp[24], *p = tmp + sizeof tmp;
-  unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-  do *--p = (char)('0' + u % 10); while ((u /= 10) != 0);
-  if (v < 0) *--p = '-';
-  memcpy(buf, p, (size_t)(tmp + sizeof tmp - p));
-  buf[tmp + sizeof tmp - p] = '\0';
+  if (v < 0) *buf++ = '-';
+  buf[u64_digits(buf, v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v)] = '\0';
 }
 
 static void format_float(char *buf, size_t size, double x) {

@@ -104,13 +104,9 @@ static size_t label_to(char *buf, batch_t *b, int slot, lua_Integer i) {
   const char *name = FIELD_NAME(slot);
   size_t n = strlen(name);
   memcpy(buf, name, n);
-  if (b->list[slot]) { /* by hand: metadata needs a label for every item */
-    char tmp[24], *d = tmp + sizeof tmp;
-    unsigned long long u = (unsigned long long)(i + 1);
-    do *--d = (char)('0' + u % 10); while ((u /= 10) != 0);
+  if (b->list[slot]) { /* no printf: metadata needs a label for every item */
     buf[n++] = '[';
-    memcpy(buf + n, d, (size_t)(tmp + sizeof tmp - d));
-    n += (size_t)(tmp + sizeof tmp - d);
+    n += u64_digits(buf + n, (unsigned long long)(i + 1));
     buf[n++] = ']';
   }
   buf[n] = '\0';
