@@ -1,5 +1,4 @@
 /* Growable buffer and the SQL literal writers that use it. */
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "buffer.h"
@@ -67,10 +66,15 @@ size_t u64_digits(char *out, unsigned long long u) {
   return (size_t)(tmp + sizeof tmp - p);
 }
 
+size_t i64_digits(char *out, long long v) {
+  if (v >= 0) return u64_digits(out, (unsigned long long)v);
+  *out = '-';
+  return 1 + u64_digits(out + 1, 0ULL - (unsigned long long)v);
+}
+
 void sb_addint(sbuf *b, long long v) {
-  char tmp[32];
-  int n = snprintf(tmp, sizeof tmp, "%lld", v);
-  sb_add(b, tmp, (size_t)n);
+  char tmp[24];
+  sb_add(b, tmp, i64_digits(tmp, v));
 }
 
 void sb_addhex(sbuf *b, const void *p, size_t n) {

@@ -40,6 +40,8 @@ void sb_addint(sbuf *b, long long v);
 /* The decimal digits of u at out (at most 20, no NUL); how many. For text
  * made for every row (labels, metadata integers), where printf would show. */
 size_t u64_digits(char *out, unsigned long long u);
+/* The same for a signed v (at most 20 bytes with its '-'). */
+size_t i64_digits(char *out, long long v);
 /* X'...': any bytes, safe whatever the sql_mode or charset. */
 void sb_addhex(sbuf *b, const void *p, size_t n);
 /* '...' with MySQL escaping; with no_backslash (sql_mode NO_BACKSLASH_ESCAPES)

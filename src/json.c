@@ -97,12 +97,6 @@ static void path_push_index(jenc *j, lua_Integer i) {
   path_add(j, tmp, n);
 }
 
-/* Every metadata integer goes through here: no printf. */
-static void format_integer(char *buf, long long v) {
-  if (v < 0) *buf++ = '-';
-  buf[u64_digits(buf, v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v)] = '\0';
-}
-
 static void format_float(char *buf, size_t size, double x) {
   int prec;
   char *comma;
@@ -246,7 +240,7 @@ static int encode_value(lua_State *L, int idx, jenc *j, int depth, cJSON *parent
   char num[64];
   switch (lua_type(L, idx)) {
     case LUA_TNUMBER:
-      if (lua_isinteger(L, idx)) format_integer(num, (long long)lua_tointeger(L, idx));
+      if (lua_isinteger(L, idx)) num[i64_digits(num, (long long)lua_tointeger(L, idx))] = '\0';
       else {
         double x = (double)lua_tonumber(L, idx);
         if (!isfinite(x)) return jfail(j, "is NaN or infinite (JSON has no such numbers)");
