@@ -11,6 +11,9 @@ MARIADB_CONFIG ?= mariadb_config
 CC ?= cc
 CFLAGS ?= -O2 -g
 WARNINGS ?= -Wall -Wextra -Werror=implicit-function-declaration
+# Only luaopen_seekdb_core leaves the module (SEEKDB_API in src/seekdb.h):
+# the core's own functions cannot clash with another library's.
+VISIBILITY ?= -fvisibility=hidden
 LDFLAGS ?=
 BUSTED_BIN ?= $(shell command -v busted 2>/dev/null || echo /usr/bin/busted)
 BUSTED ?= $(LUA) $(BUSTED_BIN)
@@ -65,7 +68,7 @@ check-deps:
 
 $(BUILD)/%.o: src/%.c $(HDR)
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) $(WARNINGS) -fPIC $(LUA_CFLAGS) $(MARIADB_CFLAGS) $(CJSON_CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(WARNINGS) $(VISIBILITY) -fPIC $(LUA_CFLAGS) $(MARIADB_CFLAGS) $(CJSON_CFLAGS) -c $< -o $@
 
 # A Lua module is not linked against liblua: the interpreter provides it.
 $(MODULE): $(OBJ)
@@ -125,7 +128,7 @@ MARIADB_LIB_SO = $(shell $(CC) -print-file-name=libmariadb.so.3)
 
 $(ASAN_DIR)/%.o: src/%.c $(HDR)
 	@mkdir -p $(ASAN_DIR)
-	$(CC) $(ASAN_FLAGS) $(WARNINGS) -fPIC $(LUA_CFLAGS) $(MARIADB_CFLAGS) $(CJSON_CFLAGS) -c $< -o $@
+	$(CC) $(ASAN_FLAGS) $(WARNINGS) $(VISIBILITY) -fPIC $(LUA_CFLAGS) $(MARIADB_CFLAGS) $(CJSON_CFLAGS) -c $< -o $@
 
 $(ASAN_DIR)/seekdb/core.so: $(ASAN_OBJ)
 	@mkdir -p $(ASAN_DIR)/seekdb
@@ -162,7 +165,7 @@ server-stop:
 	@scripts/testdb stop
 
 clean:
-	rm -rf build seekdb/core.so
+	rm -rf build seekdb/core.so src/*.o
 
 # ---- fuzzing -------------------------------------------------------------------
 # libFuzzer targets for the pure marshalling code (fuzz/*.c; see the comment at

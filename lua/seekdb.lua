@@ -11,6 +11,7 @@
 -- @module seekdb
 
 local core = require "seekdb.core"
+local loop = require "seekdb.loop"
 
 local seekdb = {
   _VERSION = core._VERSION,
@@ -21,6 +22,10 @@ local seekdb = {
 
 --- Readable text of a value (results, metadata...): see seekdb.pretty.
 seekdb.pretty = require "seekdb.pretty"
+
+--- Seconds of a monotonic clock (wall time, unlike os.clock's CPU time):
+-- for timing frames and calls.
+seekdb.now = core.now
 
 -- Results of get, query and peek print readably; they are plain tables
 -- otherwise (cjson.encode and table functions see nothing special).
@@ -63,6 +68,25 @@ end
 
 local function callable(f)
   return type(f) == "function" or (type(f) == "table" and (getmetatable(f) or {}).__call ~= nil)
+end
+
+-- Every method goes through here: the C core's blocking form, or a call
+-- driven by the client's loop (seekdb.loop). A method that may call an
+-- embedding function is driven from Lua even in the blocking form, so that
+-- the function may yield when the caller runs in a coroutine.
+local plain = loop.blocking()
+
+local function run(client, method, ...)
+  local conn, driver = client._conn, client._driver
+  if driver then return driver.run(conn:start(method, ...)) end
+  return conn[method](conn, ...)
+end
+
+local function run_ef(client, ef, method, ...)
+  local conn, driver = client._conn, client._driver
+  if driver then return driver.run(conn:start(method, ...)) end
+  if ef ~= nil then return plain.run(conn:start_plain(method, ...)) end
+  return conn[method](conn, ...)
 end
 
 ---------------------------------------------------------------------------
@@ -145,8 +169,8 @@ end
 -- @return `true`, or `nil, errmsg, errno, sqlstate`
 function Collection:upsert(args)
   check_self(self, Collection, "upsert")
-  return self.client._conn:upsert(self._table, self.dimension, args, self.embedding_function,
-    self.embedding_chunk_size)
+  return run_ef(self.client, self.embedding_function, "upsert", self._table, self.dimension, args,
+    self.embedding_function, self.embedding_chunk_size)
 end
 
 --- Inserts new ids, in one transaction: an id that exists already, or comes
@@ -155,8 +179,8 @@ end
 -- @return `true`, or `nil, errmsg, errno, sqlstate`
 function Collection:add(args)
   check_self(self, Collection, "add")
-  return self.client._conn:add(self._table, self.dimension, args, self.embedding_function,
-    self.embedding_chunk_size)
+  return run_ef(self.client, self.embedding_function, "add", self._table, self.dimension, args,
+    self.embedding_function, self.embedding_chunk_size)
 end
 
 --- Updates the given fields of ids that exist, in one transaction. Ids that
@@ -164,8 +188,8 @@ end
 -- @return `{updated = n, missing = {ids...}}`, or `nil, errmsg, errno, sqlstate`
 function Collection:update(args)
   check_self(self, Collection, "update")
-  return result(self.client._conn:update(self._table, self.dimension, args, self.embedding_function,
-    self.embedding_chunk_size))
+  return result(run_ef(self.client, self.embedding_function, "update", self._table, self.dimension, args,
+    self.embedding_function, self.embedding_chunk_size))
 end
 
 --- Deletes the rows that match all of `ids`, `where` and `where_document`
@@ -173,7 +197,7 @@ end
 -- @return the number of rows deleted, or `nil, errmsg, errno, sqlstate`
 function Collection:delete(args)
   check_self(self, Collection, "delete")
-  return self.client._conn:delete(self._table, args)
+  return run(self.client, "delete", self._table, args)
 end
 
 --- Rows by ids and/or filters:
@@ -183,7 +207,7 @@ end
 -- `{"documents", "metadatas"}`), `limit` (default 100), `offset` (default 0).
 function Collection:get(args)
   check_self(self, Collection, "get")
-  return result(self.client._conn:get(self._table, self.dimension, args))
+  return result(run(self.client, "get", self._table, self.dimension, args))
 end
 
 --- Nearest neighbours: `args.query_embeddings` (a vector or a list) or
@@ -193,14 +217,14 @@ end
 -- first: `{ids = {{...}}, distances = {{...}}, ...}`.
 function Collection:query(args)
   check_self(self, Collection, "query")
-  return result(self.client._conn:query(self._table, self.dimension, self.distance, args,
-    self.embedding_function))
+  return result(run_ef(self.client, self.embedding_function, "query", self._table, self.dimension,
+    self.distance, args, self.embedding_function))
 end
 
 --- The number of rows.
 function Collection:count()
   check_self(self, Collection, "count")
-  return self.client._conn:count(self._table)
+  return run(self.client, "count", self._table)
 end
 
 --- The first `n` rows (default 10) with everything included.
@@ -219,44 +243,86 @@ end
 local Client = { __name = "seekdb.Client" }
 Client.__index = Client
 
+-- The options seekdb.Client takes; any other key is a mistake (a typo would
+-- otherwise be ignored).
+local CLIENT_OPTIONS = {
+  "host", "port", "user", "password", "database", "tenant", "socket",
+  "connect_timeout", "read_timeout", "write_timeout", "timeout", "loop", "slice",
+  "ssl", "ssl_verify", "ssl_ca", "ssl_capath", "ssl_cert", "ssl_key", "ssl_cipher", "tls_version",
+  "dialect", "max_packet", "text_protocol", "pipeline", "deadlock_retries",
+}
+
+-- Raises for a key of opts that is not in the list (level: the caller's caller).
+local function check_keys(opts, list, n, fname, hint)
+  local known = {}
+  for _, k in ipairs(list) do known[k] = true end
+  for k in pairs(opts) do
+    if not known[k] then
+      local extra = hint and hint[k] or ""
+      argerror(n, fname, ("unknown option '%s'%s: %s takes %s"):format(tostring(k), extra, fname,
+        table.concat(list, ", ")), 3)
+    end
+  end
+end
+
 --- Connects to seekdb, OceanBase or MariaDB 11.7+.
 -- Options (all optional): `host` (env SEEKDB_HOST or `127.0.0.1`), `port`
 -- (env SEEKDB_PORT or 2881), `user` (env SEEKDB_USER or `root`), `password`
--- (env SEEKDB_PASSWORD or empty), `database` (env SEEKDB_DATABASE or `test`), `tenant` (login as user@tenant), `socket` (a unix socket path),
--- `connect_timeout`, `read_timeout`, `write_timeout` (seconds), `ssl`,
+-- (env SEEKDB_PASSWORD or empty), `database` (env SEEKDB_DATABASE or `test`),
+-- `tenant` (login as user@tenant), `socket` (a unix socket path),
+-- `connect_timeout` (seconds, 10), `read_timeout` and `write_timeout`
+-- (seconds the server may stay silent during a statement, 60 each),
+-- `timeout` (seconds a whole call may take, across retries and lock waits;
+-- none by default), `loop` (how calls wait: nil for the blocking form,
+-- "cqueues", "luv", "ngx", "yield", or a function(fd, events, timeout)),
+-- `slice` (seconds of work per step of a call under a loop, 0.0005), `ssl`,
 -- `ssl_verify`, `ssl_ca`, `ssl_capath`, `ssl_cert`, `ssl_key`, `ssl_cipher`,
--- `dialect` ("auto", "seekdb" or "mariadb"), `max_packet` (bytes per
--- statement, at most the server's max_allowed_packet), `text_protocol`
--- (true: write with multi-row SQL text even where MariaDB's faster bulk
--- protocol is available), `pipeline` (false: check every item of a large
--- write before any SQL instead of while earlier rows are sent),
+-- `tls_version`, `dialect` ("auto", "seekdb" or "mariadb"), `max_packet`
+-- (bytes per statement, at most the server's max_allowed_packet),
+-- `text_protocol` (true: write with multi-row SQL text even where MariaDB's
+-- faster bulk protocol is available), `pipeline` (false: check every item of
+-- a large write before any SQL instead of while earlier rows are sent),
 -- `deadlock_retries` (4).
 -- @return a client, or `nil, errmsg, errno, sqlstate`
 function seekdb.Client(opts)
   if opts ~= nil and type(opts) ~= "table" then
     argerror(1, "Client", "table expected, got " .. type(opts), 2)
   end
+  check_keys(opts or {}, CLIENT_OPTIONS, 1, "Client", {
+    path = " (pyseekdb's embedded mode is not supported yet: connect to a server with host/port or socket)",
+    databse = " (did you mean database?)",
+  })
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
   if not ({ [true] = 1, auto = 1, seekdb = 1, mariadb = 1 })[o.dialect == nil or o.dialect] then
     argerror(1, "Client", "option 'dialect' must be \"auto\", \"seekdb\" or \"mariadb\"", 2)
   end
+  local driver, why = loop.for_option(o.loop)
+  if why then argerror(1, "Client", "option " .. why, 2) end
+  o.loop = nil
   o.host = o.host or os.getenv("SEEKDB_HOST") or "127.0.0.1"
   o.port = o.port or tonumber(os.getenv("SEEKDB_PORT") or "") or 2881
   o.user = o.user or os.getenv("SEEKDB_USER") or "root"
   o.password = o.password or os.getenv("SEEKDB_PASSWORD") or ""
   o.database = o.database or os.getenv("SEEKDB_DATABASE") or "test"
   if o.tenant then o.user = o.user .. "@" .. o.tenant end
-  local conn, err, errno, sqlstate = core.connect(o)
+  o.tenant = nil
+  local conn, err, errno, sqlstate
+  if driver then
+    conn, err, errno, sqlstate = driver.run(core.start_connect(o))
+  else
+    conn, err, errno, sqlstate = core.connect(o)
+  end
   if not conn then return nil, err, errno, sqlstate end
-  return setmetatable({ _conn = conn }, Client)
+  return setmetatable({ _conn = conn, _driver = driver }, Client)
 end
 
 function Client:__tostring()
   return tostring(self._conn)
 end
 
---- Closes the connection; calling it twice is harmless.
+--- Closes the connection; calling it twice is harmless. A call still running
+-- on the client (in another coroutine) ends with an error.
 function Client:close()
   check_self(self, Client, "close")
   return self._conn:close()
@@ -264,10 +330,17 @@ end
 
 Client.__close = Client.close
 
---- `{dialect = "seekdb"|"mariadb", version = "...", max_packet = n}`
+--- `{dialect = "seekdb"|"mariadb", version = "...", max_packet = n, timeout = s}`
 function Client:info()
   check_self(self, Client, "info")
   return result(self._conn:info())
+end
+
+--- Sets the `timeout` (seconds a call may take; 0 or false: none) of the
+-- calls that start after it.
+function Client:set_timeout(seconds)
+  check_self(self, Client, "set_timeout")
+  return self._conn:set_timeout(seconds)
 end
 
 --- Runs one SQL statement: the escape hatch for administration and tests.
@@ -276,7 +349,7 @@ end
 -- `{affected_rows =, insert_id =, warning_count =}`.
 function Client:query(sql)
   check_self(self, Client, "query")
-  return result(self._conn:sql(sql))
+  return result(run(self, "sql", sql))
 end
 
 -- The embedding function of create options, and what to persist of it.
@@ -291,6 +364,27 @@ local function embedding_of(opts, fname)
   end
   return ef, nil
 end
+
+-- Text of an error value (a table's __tostring counts).
+local function error_text(e)
+  if type(e) == "string" then return e end
+  local mt = getmetatable(e)
+  if mt and mt.__tostring then return tostring(e) end
+  return "(an error value of type " .. type(e) .. ")"
+end
+
+-- What the embedding function's vectors are wide: it is called once on a
+-- sample text (from Lua, so it may yield), as pyseekdb does.
+local function probe_dimension(ef)
+  local ok, vectors = pcall(ef, { "seekdb" })
+  if not ok then return nil, "embedding function failed on a sample text: " .. error_text(vectors) end
+  return core.embedding_dimension(vectors)
+end
+
+local CREATE_OPTIONS = { "name", "dimension", "distance", "embedding_function",
+  "embedding_function_properties", "embedding_chunk_size", "version" }
+local GET_OPTIONS = { "embedding_function", "embedding_function_properties", "embedding_chunk_size" }
+local GET_OR_CREATE_OPTIONS = CREATE_OPTIONS
 
 --- Creates a collection.
 -- `opts`: `name`, `dimension` (default: what the embedding function returns
@@ -307,6 +401,8 @@ function Client:create_collection(opts)
   if type(opts) ~= "table" then
     argerror(1, "create_collection", "table expected, got " .. type(opts), 2)
   end
+  check_keys(opts, CREATE_OPTIONS, 1, "create_collection", { dim = " (did you mean dimension?)",
+    configuration = " (not supported yet: pass dimension and distance)" })
   check_chunk(opts.embedding_chunk_size, "create_collection")
   local ef, persisted = embedding_of(opts, "create_collection")
   local dimension, err = opts.dimension, nil
@@ -314,12 +410,12 @@ function Client:create_collection(opts)
     if ef == nil then
       dimension = DEFAULT_DIMENSION
     else
-      dimension, err = core.embedding_dimension(ef)
+      dimension, err = probe_dimension(ef)
       if not dimension then return nil, err end
     end
   end
   local settings = { version = SETTINGS_VERSION, embedding_function = persisted }
-  local desc, errmsg, errno, sqlstate = self._conn:create_collection(opts.name, dimension,
+  local desc, errmsg, errno, sqlstate = run(self, "create_collection", opts.name, dimension,
     opts.distance or DEFAULT_DISTANCE, opts.version or 2, settings)
   if not desc then return nil, errmsg, errno, sqlstate end
   return new_collection(self, desc, ef, opts.embedding_chunk_size)
@@ -342,6 +438,14 @@ local function attach_embedding(desc, opts)
   return from_registry(stored.name, properties, "get_collection")
 end
 
+local function get_collection(self, name, opts)
+  local desc, err, errno, sqlstate = run(self, "describe_collection", name)
+  if not desc then return nil, err, errno, sqlstate end
+  local ef, why = attach_embedding(desc, opts)
+  if why then return nil, why end
+  return new_collection(self, desc, ef, opts.embedding_chunk_size)
+end
+
 --- An existing collection, v1 or v2. Its persisted embedding function is
 -- attached again; `opts.embedding_function` gives one to a collection that
 -- has none stored (passing a different one than the stored is an error).
@@ -350,15 +454,12 @@ function Client:get_collection(name, opts)
   check_self(self, Client, "get_collection")
   check_opts(opts, 2, "get_collection")
   opts = opts or {}
+  check_keys(opts, GET_OPTIONS, 2, "get_collection")
   check_chunk(opts.embedding_chunk_size, "get_collection")
-  local desc, err, errno, sqlstate = self._conn:describe_collection(name)
-  if not desc then return nil, err, errno, sqlstate end
-  local ef, why = attach_embedding(desc, opts)
-  if why then return nil, why end
-  return new_collection(self, desc, ef, opts.embedding_chunk_size)
+  return get_collection(self, name, opts)
 end
 
-local ER_TABLE_EXISTS, ER_DUP_ENTRY = 1050, 1062
+local ER_TABLE_EXISTS = 1050
 
 --- The collection if it exists, else a new one made from `opts`. Safe when
 -- two clients race to create it: the loser gets the winner's collection.
@@ -367,35 +468,40 @@ function Client:get_or_create_collection(opts)
   if type(opts) ~= "table" then
     argerror(1, "get_or_create_collection", "table expected, got " .. type(opts), 2)
   end
-  local exists, err, errno, sqlstate = self._conn:has_collection(opts.name)
+  check_keys(opts, GET_OR_CREATE_OPTIONS, 1, "get_or_create_collection", { dim = " (did you mean dimension?)" })
+  local exists, err, errno, sqlstate = run(self, "has_collection", opts.name)
   if exists == nil then return nil, err, errno, sqlstate end
   if not exists then
     local col
     col, err, errno, sqlstate = self:create_collection(opts)
-    if col or (errno ~= ER_TABLE_EXISTS and errno ~= ER_DUP_ENTRY
-        and not (err or ""):match("already exists")) then
-      return col, err, errno, sqlstate
-    end
+    if col or errno ~= ER_TABLE_EXISTS then return col, err, errno, sqlstate end
   end
-  return self:get_collection(opts.name, opts)
+  return get_collection(self, opts.name, opts)
 end
 
 --- `true` if the collection exists, `false` if not (so not for assert()).
 function Client:has_collection(name)
   check_self(self, Client, "has_collection")
-  return self._conn:has_collection(name)
+  return run(self, "has_collection", name)
 end
 
+-- Errors that say the connection, not the collection, is the trouble.
+local CONNECTION_ERRNO = { [2006] = true, [2013] = true, [2014] = true }
+
 --- All collections, v1 and v2, sorted by name (a list of collection
--- objects, as in pyseekdb).
+-- objects, as in pyseekdb). Catalog rows that cannot be read as a
+-- collection (their table is missing, their name odd) are skipped, as both
+-- pyseekdb and the JS SDK do.
 function Client:list_collections()
   check_self(self, Client, "list_collections")
-  local names, err, errno, sqlstate = self._conn:list_collections()
+  local names, err, errno, sqlstate = run(self, "list_collections")
   if not names then return nil, err, errno, sqlstate end
   local list = {}
-  for i, name in ipairs(names) do
-    list[i], err, errno, sqlstate = self:get_collection(name)
-    if not list[i] then return nil, err, errno, sqlstate end
+  for _, name in ipairs(names) do
+    local col
+    col, err, errno, sqlstate = get_collection(self, name, {})
+    if col then list[#list + 1] = col
+    elseif CONNECTION_ERRNO[errno] then return nil, err, errno, sqlstate end
   end
   return result(list)
 end
@@ -403,7 +509,36 @@ end
 --- Drops a collection and its data (and its row in sdk_collections).
 function Client:delete_collection(name)
   check_self(self, Client, "delete_collection")
-  return self._conn:delete_collection(name)
+  return run(self, "delete_collection", name)
+end
+
+---------------------------------------------------------------------------
+-- Tasks: calls a program resumes when it likes
+---------------------------------------------------------------------------
+
+local pack = table.pack or function(...) return { n = select("#", ...), ... } end
+local unpack = table.unpack or unpack
+
+--- Runs `fn(...)` in a coroutine that the program resumes when it likes: a
+-- game loop calls `task:step()` once a frame. With a client whose `loop`
+-- is "yield", each step runs the call a slice at a time (about half a
+-- millisecond of work) and returns. `task:step()` returns `false` while
+-- the task runs, then `true` and fn's results; an error in fn is raised.
+function seekdb.task(fn, ...)
+  if not callable(fn) then argerror(1, "task", "function expected, got " .. type(fn), 2) end
+  local args = pack(...)
+  local co = coroutine.create(function() return fn(unpack(args, 1, args.n)) end)
+  local task, results = {}, nil
+  function task.step()
+    if results then return true, unpack(results, 1, results.n) end
+    local r = pack(coroutine.resume(co))
+    if not r[1] then error(r[2], 0) end
+    if coroutine.status(co) ~= "dead" then return false end
+    results = pack(unpack(r, 2, r.n))
+    return true, unpack(results, 1, results.n)
+  end
+  function task.done() return results ~= nil end
+  return task
 end
 
 return seekdb

@@ -70,7 +70,10 @@ describe("embedding functions", function()
   it("that raise abort the call", function()
     fails(function(d) if #d == 1 then error("model exploded") end return recorder({})(d) end,
       "embedding function failed on documents%[3%.%.3%]: .*model exploded")
-    fails(function() error({ code = 1 }) end, "embedding function failed on documents%[1%.%.2%]: table")
+    fails(function() error({ code = 1 }) end,
+      "embedding function failed on documents%[1%.%.2%]: %(an error value of type table%)")
+    fails(function() error(setmetatable({}, { __tostring = function() return "model says no" end })) end,
+      "embedding function failed on documents%[1%.%.2%]: model says no")
   end)
 
   it("that return the wrong shape abort the call", function()
@@ -84,12 +87,29 @@ describe("embedding functions", function()
       "bad vector for documents%[2%]: it has an item that is NaN or infinite")
   end)
 
-  it("that yield abort the call", function()
-    local co = coroutine.wrap(function()
-      fails(function() coroutine.yield() end, "attempt to yield")
-      return "done"
-    end)
-    assert.are.equal("done", co())
+  it("may yield: the call goes on when its coroutine is resumed", function()
+    local calls = {}
+    local col = collection(function(d)
+      calls[#calls + 1] = coroutine.yield("waiting for vectors") -- what the resumer passes in
+      return recorder({})(d)
+    end, 2)
+    local ids, d = docs(3)
+    local co = coroutine.create(function() return col:upsert { ids = ids, documents = d } end)
+    local ok, said = coroutine.resume(co)
+    assert.is_true(ok)
+    assert.are.equal("waiting for vectors", said) -- suspended inside the embedding function
+    assert.are.equal("suspended", coroutine.status(co))
+    assert.is_true(select(2, coroutine.resume(co, "first")) == "waiting for vectors") -- the second chunk
+    local done, result = coroutine.resume(co, "second")
+    assert.is_true(done)
+    assert.is_true(result)
+    assert.are.same({ "first", "second" }, calls)
+    assert.are.equal(3, col:count())
+    -- a query's texts too
+    co = coroutine.create(function() return col:query { query_texts = "doc 1", n_results = 1 } end)
+    assert.are.equal("waiting for vectors", select(2, coroutine.resume(co)))
+    local _, r = coroutine.resume(co, "q")
+    assert.are.same({ { "id1" } }, r.ids)
   end)
 
   it("that use the same client get a clear error", function()
@@ -107,51 +127,42 @@ describe("embedding functions", function()
     client = helper.fresh()
   end)
 
-  it("that close the client get a clear error", function()
+  it("that close the client end the call, with nothing written", function()
     local col
     col = collection(function()
       col.client:close()
       return { { 1, 2, 3 } }
     end)
-    local ok, err = col:upsert { ids = "a", documents = "x" }
+    local ok, err, errno = col:upsert { ids = "a", documents = "x" }
     assert.is_nil(ok)
-    assert.matches("cannot close the seekdb client while a call on it is running", err)
-    assert.are.equal(0, col:count())
+    assert.matches("upsert was ended before it finished: the client was closed", err)
+    assert.are.equal(2013, errno)
+    assert.is_true(client._conn:is_closed())
+    local db = helper.databases[client]
+    local again = assert(seekdb.Client(helper.options { database = db }))
+    assert.are.equal(0, assert(again:get_collection("emb")):count())
+    helper.databases[again] = db
+    client = again
   end)
 
-  it("may change the input tables without harm", function()
+  it("may change the input tables without harm: the call writes what it was given", function()
     local input
-    local col = collection(function(d)
-      input.documents[1] = nil
-      input.ids = { "other" }
-      collectgarbage()
-      return { { 1, 2, 3 }, { 4, 5, 6 } }
-    end)
-    -- the input is checked again after the callback, so nothing dangles
-    input = { ids = { "a", "b" }, documents = { "one", "two" } }
-    assert.has_error(function() col:upsert(input) end,
-      "bad argument #1 to 'upsert' (documents[1] must be a string or seekdb.null, got nil)")
-    assert.are.equal(0, col:count())
-    -- replacing the lists: the call goes on with the ones it was given
-    col = collection(function(d)
-      input.ids, input.documents = { "x" }, { "y" }
-      collectgarbage()
-      return recorder({})(d)
-    end)
-    input = { ids = { "a", "b" }, documents = { "one", "two" } }
-    assert(col:upsert(input))
-    assert.are.same({ "a", "b" }, col:get {}.ids)
-    -- shortening them: refused
-    col = collection(function(d)
-      table.remove(input.ids)
-      table.remove(input.documents)
-      return recorder({})(d)
-    end)
-    input = { ids = { "a", "b" }, documents = { "one", "two" } }
-    local ok, err = col:upsert(input)
-    assert.is_nil(ok)
-    assert.matches("the input tables changed while the embedding function ran", err)
-    assert.are.equal(0, col:count())
+    for _, change in ipairs {
+      function() input.documents[1] = nil; input.ids = { "other" } end,
+      function() input.ids, input.documents = { "x" }, { "y" } end,
+      function() table.remove(input.ids); table.remove(input.documents) end,
+    } do
+      local col = collection(function(d)
+        change()
+        collectgarbage()
+        return recorder({})(d)
+      end)
+      input = { ids = { "a", "b" }, documents = { "one", "two" } }
+      assert(col:upsert(input))
+      local r = assert(col:get {})
+      assert.are.same({ "a", "b" }, r.ids)
+      assert.are.same({ "one", "two" }, r.documents)
+    end
   end)
 
   it("refuse a null document that needs a vector", function()

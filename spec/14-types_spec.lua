@@ -27,7 +27,7 @@ local function show(v)
 end
 
 describe("wrong types", function()
-  local client, col, ecol, baseline
+  local client, col, ecol, baseline, dialect
 
   local function questions()
     return tonumber(assert(client:query("SHOW SESSION STATUS LIKE 'Questions'"))[1].Value)
@@ -94,6 +94,7 @@ describe("wrong types", function()
 
   setup(function()
     client = helper.fresh()
+    dialect = helper.dialect(client)
     col = assert(client:create_collection { name = "types", dimension = 3 })
     -- for query_texts: a collection with an embedding function (and no rows)
     ecol = assert(client:create_collection { name = "types_ef", dimension = 3, embedding_function = function(docs)
@@ -277,10 +278,11 @@ describe("wrong types", function()
 
   it("refuses huge dimensions and huge vectors", function()
     local bad = {}
-    for _, d in ipairs { 10 ^ 9, 1e9, 2 ^ 31, 4097, 0, -1 } do
+    local max = dialect == "mariadb" and 16383 or 4096
+    for _, d in ipairs { 10 ^ 9, 1e9, 2 ^ 31, max + 1, 0, -1 } do
       check(bad, "dimension " .. tostring(d), "refuses", function()
         return client:create_collection { name = "huge", dimension = d }
-      end, "is out of range: a collection has 1 to 4096 dimensions")
+      end, "is out of range: a " .. dialect .. " collection has 1 to " .. max .. " dimensions")
     end
     for _, d in ipairs { 2 ^ 63, 2 ^ 64, 3.5, 0 / 0, math.huge, -math.huge, "3", {} } do
       check(bad, "dimension " .. tostring(d), "raises", function()
@@ -304,7 +306,7 @@ describe("wrong types", function()
         for i = 1, #docs do out[i] = big end
         return out
       end }
-    end, "1 to 4096 numbers")
+    end, "1 to 16383 numbers")
     -- 200,000 ids, the last one wrong: nothing written, and with pipeline =
     -- false nothing sent (spec 04: a pipelined call writes nothing either)
     local pipelined_client, pipelined_col = client, col
@@ -534,10 +536,13 @@ describe("wrong types", function()
     local bad = {}
     local function connect(o) return function() return seekdb.Client(helper.options(o)) end end
     check(bad, "Client('x')", "raises", function() return seekdb.Client("x") end, "bad argument #1 to 'Client' (table expected, got string)")
-    check(bad, "port = 'x'", "raises", connect { port = "x" }, "option 'port' must be a non-negative integer")
-    check(bad, "port = -1", "raises", connect { port = -1 }, "option 'port' must be a non-negative integer")
+    check(bad, "port = 'x'", "raises", connect { port = "x" }, "option 'port' must be an integer from 0 to 65535")
+    check(bad, "port = -1", "raises", connect { port = -1 }, "option 'port' must be an integer from 0 to 65535")
+    check(bad, "port = 99458", "raises", connect { port = 99458 }, "option 'port' must be an integer from 0 to 65535")
+    check(bad, "databse = 'x'", "raises", connect { databse = "x" }, "unknown option 'databse' (did you mean database?)")
+    check(bad, "path = './db'", "raises", connect { path = "./db" }, "unknown option 'path'")
     check(bad, "host = 5", "raises", connect { host = 5 }, "option 'host' must be a string, got number")
-    check(bad, "max_packet = 1.5", "raises", connect { max_packet = 1.5 }, "option 'max_packet' must be a non-negative integer")
+    check(bad, "max_packet = 1.5", "raises", connect { max_packet = 1.5 }, "option 'max_packet' must be an integer from 0 to")
     check(bad, "dialect = 'oracle'", "raises", connect { dialect = "oracle" }, { "bad argument #1 to 'Client'", "dialect" })
     check(bad, "dialect = 5", "raises", connect { dialect = 5 }, { "bad argument #1 to 'Client'", "dialect" })
     local function create(o) return function() return client:create_collection(o) end end
@@ -552,6 +557,9 @@ describe("wrong types", function()
     check(bad, "version = '2'", "raises", create { name = "x3", dimension = 3, version = "2" },
       { "bad argument #1 to 'create_collection'", "version" })
     check(bad, "version = 3", "raises", create { name = "x4", dimension = 3, version = 3 }, "version must be 1 or 2")
+    check(bad, "dim = 3", "raises", create { name = "x8", dim = 3 }, "unknown option 'dim' (did you mean dimension?)")
+    check(bad, "get_collection typo", "raises", function() return client:get_collection("types", { embeding_function = 1 }) end,
+      "unknown option 'embeding_function'")
     check(bad, "embedding_function = 5", "raises", create { name = "x5", dimension = 3, embedding_function = 5 },
       "embedding_function must be a function or a registered name, got number")
     check(bad, "embedding_chunk_size = 'x'", "raises", create { name = "x6", dimension = 3, embedding_chunk_size = "x" },
@@ -611,7 +619,7 @@ describe("wrong types", function()
       helper.drop(other)
     end)
 
-    it("inside an embedding function: the close is refused, the call fails cleanly, the client goes on", function()
+    it("inside an embedding function: the close goes through, the call fails cleanly, nothing is written", function()
       local ef = function(docs)
         client:close()
         local out = {}
@@ -621,10 +629,15 @@ describe("wrong types", function()
       local c = assert(client:create_collection { name = "closer", dimension = 3, embedding_function = ef })
       local ok, err, errno = c:upsert { ids = "x", documents = "doc" }
       assert.is_nil(ok)
-      assert.is_nil(errno)
-      assert.matches("embedding function failed on documents%[1%.%.1%]: .*cannot close the seekdb client while a call on it is running", err)
-      assert.are.equal(0, c:count())
-      assert.is_false(client._conn:is_closed())
+      assert.are.equal(2013, errno)
+      assert.matches("upsert was ended before it finished: the client was closed", err)
+      assert.is_true(client._conn:is_closed())
+      local db = helper.databases[client]
+      client = assert(seekdb.Client(helper.options { database = db }))
+      helper.databases[client] = db
+      col = assert(client:get_collection("types"))
+      ecol = assert(client:get_collection("types_ef", { embedding_function = ecol.embedding_function }))
+      assert.are.equal(0, assert(client:get_collection("closer")):count())
       assert.are.same(baseline, contents())
       assert(client:delete_collection("closer"))
     end)

@@ -94,28 +94,13 @@ void sb_addhex(sbuf *b, const void *p, size_t n) {
   b->len = (size_t)(o - b->data);
 }
 
+/* A string value as _utf8mb4 X'<hex>': the statement stays ASCII, so its
+ * meaning cannot depend on the session's charset (in GBK, a byte before a
+ * backslash can swallow it) or sql_mode (NO_BACKSLASH_ESCAPES). */
 void sb_addquoted(sbuf *b, const char *s, size_t n, int no_backslash) {
-  size_t i;
-  /* Worst case every byte doubles; reserving it once keeps the loop simple. */
-  if (b->cap - b->len < 2 * n + 2 && !sb_grow(b, 2 * n + 2)) return;
-  b->data[b->len++] = '\'';
-  for (i = 0; i < n; i++) {
-    char c = s[i], esc = 0;
-    if (no_backslash) {
-      if (c == '\'') esc = '\'';
-    } else {
-      switch (c) {
-        case '\0': esc = '\\'; c = '0'; break;
-        case '\n': esc = '\\'; c = 'n'; break;
-        case '\r': esc = '\\'; c = 'r'; break;
-        case '\032': esc = '\\'; c = 'Z'; break;
-        case '\'': case '\\': esc = '\\'; break; /* '"' needs no escape inside '' */
-      }
-    }
-    if (esc) b->data[b->len++] = esc;
-    b->data[b->len++] = c;
-  }
-  b->data[b->len++] = '\'';
+  (void)no_backslash;
+  sb_adds(b, "_utf8mb4 ");
+  sb_addhex(b, s, n);
 }
 
 void sb_addident(sbuf *b, const char *s) {

@@ -1,24 +1,36 @@
-/* Collections: their tables' DDL in each dialect, and finding, listing and
- * dropping them. The layout is pyseekdb's (`c$v1$<name>` with _id, document,
- * embedding, metadata) so that either side reads what the other wrote. */
+/* Collections: their tables' DDL in each dialect, and creating, finding,
+ * listing and dropping them. The layout is pyseekdb's (`c$v1$<name>`, or
+ * `c$v2$<id>` listed in sdk_collections, each with _id, document, embedding,
+ * metadata) so that either side reads what the other wrote.
+ *
+ * The catalog is shared with pyseekdb and the JS SDK, whose layouts differ
+ * (pyseekdb's index on collection_name is not unique), so nothing here
+ * relies on a duplicate-key error, and nothing of another collection is ever
+ * touched. A v2 collection is made table first, under a transaction that
+ * locks its name:
+ *   1. CREATE TABLE c$v2$<new id>         (alone: invisible to everyone)
+ *   2. START TRANSACTION; SELECT ... FOR UPDATE the catalog rows of the name
+ *      (InnoDB locks the name even when there is none: concurrent creators
+ *      wait, or deadlock and run again, and see the winner's row)
+ *   3. a row whose table exists: "already exists", and the table of step 1
+ *      is dropped; a row without its table that is more than a minute old
+ *      is what an interrupted create left (never ours: ours never have a row
+ *      before their table): it is replaced
+ *   4. INSERT the row; COMMIT.
+ * Interrupted anywhere, a create leaves at most a table nobody lists. Every
+ * "already exists" has errno 1050 (ER_TABLE_EXISTS_ERROR). */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "marshal.h"
 #include "seekdb.h"
 
-#define DIM_MAX 4096
-
-/* Server errors we turn into plain words (errno and SQLSTATE are kept). */
-#define ER_TABLE_EXISTS 1050
-#define ER_BAD_TABLE 1051
-#define ER_NO_SUCH_TABLE 1146
-#define ER_DUP_ENTRY 1062
-
-static const char *const distances[] = {"cosine", "l2", "inner_product", NULL};
-enum { DIST_COSINE, DIST_L2, DIST_IP };
+/* Seconds after which a catalog row without its table is left over from an
+ * interrupted create (a create in progress makes its table in moments). */
+#define STALE_SECONDS 60
 
 static void ddl_create(sbuf *b, int dialect, const char *table, lua_Integer dim, int dist) {
   sb_adds(b, "CREATE TABLE ");
@@ -29,7 +41,7 @@ static void ddl_create(sbuf *b, int dialect, const char *table, lua_Integer dim,
     sb_addint(b, dim);
     sb_adds(b, "), metadata json, FULLTEXT INDEX idx_fts(document) WITH PARSER ik, "
                "VECTOR INDEX idx_vec (embedding) with(distance=");
-    sb_adds(b, distances[dist]);
+    sb_adds(b, distance_names[dist]);
     sb_adds(b, ", type=hnsw, lib=vsag)) ORGANIZATION = HEAP");
   } else {
     /* MariaDB: a vector index needs a NOT NULL column and a key of at most
@@ -45,8 +57,8 @@ static void ddl_create(sbuf *b, int dialect, const char *table, lua_Integer dim,
   }
 }
 
-/* The catalog of v2 collections, as pyseekdb and the JS SDK create it
- * (MariaDB has no STRING type: VARCHAR(512) holds any collection name). */
+/* The catalog of v2 collections, as the JS SDK creates it (a unique name;
+ * MariaDB has no STRING type: VARCHAR(512) holds any collection name). */
 static void ddl_catalog(sbuf *b, int dialect) {
   sb_adds(b, "CREATE TABLE IF NOT EXISTS sdk_collections (collection_id CHAR(32) PRIMARY KEY "
              "DEFAULT (replace(uuid(), '-', '')), collection_name ");
@@ -58,36 +70,27 @@ static void ddl_catalog(sbuf *b, int dialect) {
   if (dialect == DIALECT_MARIADB) sb_adds(b, " DEFAULT CHARSET=utf8mb4");
 }
 
-/* ---- the catalog ------------------------------------------------------------ */
-
-/* Looks the name up in sdk_collections: 1 with the id in `id` (and the
- * settings JSON pushed, or nil), 0 when it is not there (or there is no
- * catalog), nothing pushed then. */
-static int catalog_find(lua_State *L, op_t *op, const char *name, char id[33]) {
-  MYSQL_ROW row;
-  unsigned long *len;
-  unsigned int err;
-  sb_adds(&op->sql, "SELECT collection_id, settings FROM sdk_collections WHERE collection_name = ");
-  sb_addquoted(&op->sql, name, strlen(name), op->no_backslash);
-  err = op_try_buf(L, op);
-  if (err == ER_NO_SUCH_TABLE) return 0;
-  if (err) op_sqlfail(L, op);
-  if (!op->res || !(row = mysql_fetch_row(op->res))) return 0;
-  len = mysql_fetch_lengths(op->res);
-  if (!row[0] || len[0] != 32) op_fail(L, op, "sdk_collections has a bad collection_id for '%s'", name);
-  memcpy(id, row[0], 33);
-  if (!row[1] || json_push(L, row[1], len[1]) <= 0) lua_pushnil(L);
-  op_free_result(op);
-  return 1;
+static void add_name(op_t *op, const char *name) {
+  sb_addquoted(&op->sql, name, strlen(name), 0);
 }
 
-/* 1 when the v1 table of the name exists. */
-static int v1_exists(lua_State *L, op_t *op, const char *table) {
-  sb_adds(&op->sql, "SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() "
-                    "AND table_name = ");
-  sb_addquoted(&op->sql, table, strlen(table), op->no_backslash);
-  op_query_buf(L, op);
-  return op->res && mysql_num_rows(op->res) > 0;
+/* The collection name at idx, checked: a v1 name (the table c$v1$<name>)
+ * when v1 is set, else a v2 one. Fails, naming what is wrong. */
+static const char *check_name(lua_State *L, op_t *op, int idx, int v1) {
+  size_t len;
+  const char *name, *why;
+  if (lua_type(L, idx) != LUA_TSTRING)
+    op_argerror(L, op, 1, "collection name must be a string, got %s", luaL_typename(L, idx));
+  name = lua_tolstring(L, idx, &len);
+  why = valid_collection_name(name, len, v1 ? NAME_MAX_V1 : NAME_MAX_V2);
+  if (why)
+    op_fail(L, op, "invalid collection name '%s': %s (names match ^[A-Za-z0-9_]+$, at most 512 "
+                   "characters; 59 for a version 1 collection)", name, why);
+  return name;
+}
+
+static void v1_table(char out[TABLE_NAME_SIZE], const char *name) {
+  snprintf(out, TABLE_NAME_SIZE, "c$v1$%s", name);
 }
 
 static void push_desc(lua_State *L, int name, lua_Integer dim, const char *dist, const char *table,
@@ -113,79 +116,345 @@ static void push_desc(lua_State *L, int name, lua_Integer dim, const char *dist,
   }
 }
 
+static int fail_exists(lua_State *L, op_t *op, const char *name, const char *more) {
+  op->err_no = ER_TABLE_EXISTS;
+  strcpy(op->sqlstate, "42S01");
+  lua_pushfstring(L, "collection '%s' already exists%s", name, more);
+  op->failed = 1;
+  return lua_error(L);
+}
+
+/* 32 random hex digits: the id of a new v2 collection, chosen here so that
+ * its table can be made before its catalog row. */
+static void new_id(lua_State *L, op_t *op, char id[33]) {
+  static const char hex[] = "0123456789abcdef";
+  unsigned char r[16];
+  int i;
+  if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) op_fail(L, op, "could not make a collection id (getrandom failed)");
+  for (i = 0; i < 16; i++) {
+    id[2 * i] = hex[r[i] >> 4];
+    id[2 * i + 1] = hex[r[i] & 15];
+  }
+  id[32] = '\0';
+}
+
+/* ---- create ------------------------------------------------------------------------- */
+
+typedef struct create_state {
+  char table[TABLE_NAME_SIZE], id[33];
+  const char *name;       /* in slot 2 */
+  lua_Integer dim;
+  int dist, version, attempt;
+  int made;               /* the table of this call exists */
+  sbuf settings;          /* the settings JSON */
+  sbuf stale;             /* ids of catalog rows left by interrupted creates, quoted, comma-separated */
+  /* a failure being reported while the table is dropped again */
+  unsigned int fail_no;
+  char fail_state[6];
+  char fail_msg[600];
+} create_state;
+
+static void create_release(void *p) {
+  create_state *s = p;
+  sb_free(&s->settings);
+  sb_free(&s->stale);
+}
+
+enum { C_NAME = 2, C_DIM = 3, C_DIST = 4, C_VERSION = 5, C_SETTINGS = 6, C_DRY = 7 };
+
+static void create_result(lua_State *L, op_t *op) {
+  create_state *s = op->state;
+  if (!op->conn) {
+    op_dry_result(L, op);
+    return;
+  }
+  push_desc(L, C_NAME, s->dim, distance_names[s->dist], s->table, s->version, s->version == 2 ? C_SETTINGS : 0);
+  op_return(L, op, 1);
+}
+
+/* The failure recorded in the state, after the clean-up ran. */
+static void create_fail(lua_State *L, op_t *op) {
+  create_state *s = op->state;
+  op->err_no = s->fail_no;
+  memcpy(op->sqlstate, s->fail_state, sizeof op->sqlstate);
+  op_fail(L, op, "%s", s->fail_msg);
+}
+
+static void dropped_ours(lua_State *L, op_t *op) {
+  create_fail(L, op);
+}
+
+static void rolled_back(lua_State *L, op_t *op) {
+  create_state *s = op->state;
+  op->sql.len = 0;
+  sb_adds(&op->sql, "DROP TABLE IF EXISTS ");
+  sb_addident(&op->sql, s->table);
+  s->made = 0;
+  op_sql(L, op, SQL_TRY, dropped_ours);
+}
+
+/* Fails the create after taking back what this call made (its table). */
+static void create_abort(lua_State *L, op_t *op, unsigned int no, const char *state, const char *msg) {
+  create_state *s = op->state;
+  s->fail_no = no;
+  strncpy(s->fail_state, state, sizeof s->fail_state - 1);
+  strncpy(s->fail_msg, msg, sizeof s->fail_msg - 1);
+  if (!s->made || !op->conn) create_fail(L, op);
+  op->sql.len = 0;
+  if (op->in_txn) {
+    op->in_txn = 0;
+    sb_adds(&op->sql, "ROLLBACK");
+    op_sql(L, op, SQL_TRY, rolled_back);
+    return;
+  }
+  rolled_back(L, op);
+}
+
+static void abort_exists(lua_State *L, op_t *op, const char *more) {
+  create_state *s = op->state;
+  lua_pushfstring(L, "collection '%s' already exists%s", s->name, more);
+  create_abort(L, op, ER_TABLE_EXISTS, "42S01", lua_tostring(L, -1));
+}
+
+static void abort_server(lua_State *L, op_t *op) {
+  create_abort(L, op, op->err, op->errstate, op->errmsg);
+}
+
+static void v2_lock(lua_State *L, op_t *op);
+
+static void v2_committed(lua_State *L, op_t *op) {
+  create_state *s = op->state;
+  if (op->err) {
+    if (retry_after(L, op, &s->attempt, v2_lock)) return;
+    abort_server(L, op);
+    return;
+  }
+  op->in_txn = 0;
+  create_result(L, op);
+}
+
+static void v2_inserted(lua_State *L, op_t *op) {
+  create_state *s = op->state;
+  if (op->err == ER_DUP_ENTRY) { /* a unique index (the JS SDK's, ours): someone was quicker */
+    abort_exists(L, op, "");
+    return;
+  }
+  if (op->err) {
+    if (retry_after(L, op, &s->attempt, v2_lock)) return;
+    abort_server(L, op);
+    return;
+  }
+  op_commit(L, op, v2_committed);
+}
+
+static void v2_insert(lua_State *L, op_t *op) {
+  create_state *s = op->state;
+  if (op->err) {
+    if (retry_after(L, op, &s->attempt, v2_lock)) return;
+    abort_server(L, op);
+    return;
+  }
+  op->sql.len = 0;
+  sb_adds(&op->sql, "INSERT INTO sdk_collections (collection_id, collection_name, settings) VALUES (");
+  sb_addquoted(&op->sql, s->id, 32, 0);
+  sb_addc(&op->sql, ',');
+  add_name(op, s->name);
+  sb_addc(&op->sql, ',');
+  sb_addquoted(&op->sql, s->settings.data ? s->settings.data : "", s->settings.len, 0);
+  sb_addc(&op->sql, ')');
+  op_sql(L, op, SQL_TRY, v2_inserted);
+}
+
+/* Which of the name's catalog rows have their table: any does, it exists;
+ * the others, if old, are replaced. */
+static void v2_tables(lua_State *L, op_t *op) {
+  create_state *s = op->state;
+  MYSQL_ROW row;
+  if (op->err) {
+    abort_server(L, op);
+    return;
+  }
+  if (op->res && (row = mysql_fetch_row(op->res)) != NULL && row[0]) {
+    abort_exists(L, op, "");
+    return;
+  }
+  op_free_result(op);
+  if (lua_toboolean(L, -1)) { /* a fresh row without table: being created right now */
+    abort_exists(L, op, " (being created by another client right now)");
+    return;
+  }
+  lua_pop(L, 1);
+  if (s->stale.len == 0) {
+    v2_insert(L, op);
+    return;
+  }
+  op->sql.len = 0;
+  sb_adds(&op->sql, "DELETE FROM sdk_collections WHERE collection_id IN (");
+  sb_add(&op->sql, s->stale.data, s->stale.len);
+  sb_addc(&op->sql, ')');
+  op_sql(L, op, SQL_TRY, v2_insert);
+}
+
+/* The name's rows in the catalog, locked. */
+static void v2_rows(lua_State *L, op_t *op) {
+  create_state *s = op->state;
+  MYSQL_ROW row;
+  int fresh = 0, any = 0;
+  if (op->err) {
+    if (retry_after(L, op, &s->attempt, v2_lock)) return;
+    abort_server(L, op);
+    return;
+  }
+  s->stale.len = 0;
+  op->scratch.len = 0;
+  while (op->res && (row = mysql_fetch_row(op->res)) != NULL) {
+    unsigned long *len = mysql_fetch_lengths(op->res);
+    if (!row[0] || len[0] > 40) continue;
+    if (s->stale.len) sb_addc(&s->stale, ',');
+    sb_addquoted(&s->stale, row[0], len[0], 0);
+    if (op->scratch.len) sb_addc(&op->scratch, ',');
+    sb_adds(&op->scratch, "'c$v2$");
+    for (unsigned long i = 0; i < len[0]; i++)
+      if (isalnum((unsigned char)row[0][i])) sb_addc(&op->scratch, row[0][i]);
+    sb_addc(&op->scratch, '\'');
+    if (!(row[1] && row[1][0] == '1')) fresh = 1;
+    any = 1;
+  }
+  op_free_result(op);
+  if (s->stale.oom || op->scratch.oom) op_fail(L, op, "not enough memory");
+  if (!any) {
+    v2_insert(L, op);
+    return;
+  }
+  lua_pushboolean(L, fresh);
+  op->sql.len = 0;
+  sb_adds(&op->sql, "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() "
+                    "AND table_name IN (");
+  sb_add(&op->sql, op->scratch.data, op->scratch.len);
+  sb_addc(&op->sql, ')');
+  op_sql(L, op, SQL_RESULT | SQL_TRY, v2_tables);
+}
+
+static void v2_locking(lua_State *L, op_t *op) {
+  create_state *s = op->state;
+  op->sql.len = 0;
+  sb_adds(&op->sql, "SELECT collection_id, created_at < NOW() - INTERVAL ");
+  sb_addint(&op->sql, STALE_SECONDS);
+  sb_adds(&op->sql, " SECOND FROM sdk_collections WHERE collection_name = ");
+  add_name(op, s->name);
+  sb_adds(&op->sql, " FOR UPDATE");
+  op_sql(L, op, SQL_RESULT | SQL_TRY | SQL_TIMED, v2_rows);
+}
+
+static void v2_lock(lua_State *L, op_t *op) {
+  op_begin(L, op, v2_locking);
+}
+
+static void v2_made(lua_State *L, op_t *op) {
+  create_state *s = op->state;
+  if (op->err) create_abort(L, op, op->err, op->errstate, op->errmsg);
+  s->made = 1;
+  v2_lock(L, op);
+}
+
+/* The catalog exists (ours, or pyseekdb's, or the JS SDK's); no v1 table
+ * of the name: make this collection's table. */
+static void v2_make(lua_State *L, op_t *op) {
+  create_state *s = op->state;
+  if (op->res && mysql_num_rows(op->res) > 0) fail_exists(L, op, s->name, "");
+  op_free_result(op);
+  if (op->conn) new_id(L, op, s->id);
+  else strcpy(s->id, "00000000000000000000000000000000");
+  snprintf(s->table, sizeof s->table, "c$v2$%s", s->id);
+  op->sql.len = 0;
+  ddl_create(&op->sql, op->dialect, s->table, s->dim, s->dist);
+  op_sql(L, op, SQL_TRY, v2_made);
+}
+
+static void v2_catalog(lua_State *L, op_t *op) {
+  create_state *s = op->state;
+  char t1[TABLE_NAME_SIZE];
+  op->sql.len = 0;
+  if (strlen(s->name) > NAME_MAX_V1) { /* no v1 table can have this name */
+    sb_adds(&op->sql, "SELECT 1 FROM DUAL WHERE FALSE");
+  } else {
+    v1_table(t1, s->name);
+    sb_adds(&op->sql, "SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ");
+    sb_addquoted(&op->sql, t1, strlen(t1), 0);
+  }
+  op_sql(L, op, SQL_RESULT, v2_make);
+}
+
+static void v1_made(lua_State *L, op_t *op) {
+  create_state *s = op->state;
+  if (op->err == ER_TABLE_EXISTS) fail_exists(L, op, s->name, "");
+  if (op->err) op_sqlfail(L, op);
+  create_result(L, op);
+}
+
+static void v1_make(lua_State *L, op_t *op) {
+  create_state *s = op->state;
+  if (op->err && op->err != ER_NO_SUCH_TABLE) op_sqlfail(L, op);
+  if (!op->err && op->res && mysql_num_rows(op->res) > 0) fail_exists(L, op, s->name, "");
+  op_free_result(op);
+  op->sql.len = 0;
+  ddl_create(&op->sql, op->dialect, s->table, s->dim, s->dist);
+  op_sql(L, op, SQL_TRY, v1_made);
+}
+
 /* create_collection(name, dimension, distance, version, settings) -> desc | nil, err
  * version 2 (the default): a row in sdk_collections with the settings JSON,
  * and the table c$v2$<its id>; version 1: the table c$v1$<name>. */
-static int create_body(lua_State *L) {
-  op_t *op = op_get(L);
-  char table[TABLE_NAME_SIZE], id[33];
-  const char *name;
-  lua_Integer dim, version;
-  int dist, isint;
-  unsigned int err;
+static void create_start(lua_State *L, op_t *op) {
+  create_state *s = op->state;
+  lua_Integer version, max = op->dialect == DIALECT_MARIADB ? DIM_MAX_MARIADB : DIM_MAX_SEEKDB;
+  int isint = 1;
   jenc j;
-  lua_settop(L, 6);
-  op_table_name(L, op, 2, table); /* validates the name */
-  name = lua_tostring(L, 2);
-  dim = lua_tointegerx(L, 3, &isint);
-  if (!isint || lua_type(L, 3) != LUA_TNUMBER)
-    op_argerror(L, op, 1, "dimension must be an integer, got %s", luaL_typename(L, 3));
-  if (dim < 1 || dim > DIM_MAX)
-    op_fail(L, op, "dimension %I is out of range: a collection has 1 to 4096 dimensions", dim);
-  for (dist = 0; distances[dist] && !(lua_type(L, 4) == LUA_TSTRING && strcmp(lua_tostring(L, 4), distances[dist]) == 0); dist++) {}
-  if (!distances[dist])
-    op_argerror(L, op, 1, "distance must be \"cosine\", \"l2\" or \"inner_product\"");
-  if (dist == DIST_IP && op->dialect == DIALECT_MARIADB)
-    op_fail(L, op, "MariaDB has no inner-product distance: use distance = \"cosine\" or \"l2\"");
-  version = lua_isnoneornil(L, 5) ? 2 : lua_tointegerx(L, 5, &isint);
-  if (!lua_isnoneornil(L, 5) && (!isint || lua_type(L, 5) != LUA_TNUMBER)) version = 0;
+  lua_settop(L, C_SETTINGS);
+  version = lua_isnoneornil(L, C_VERSION) ? 2 : lua_tointegerx(L, C_VERSION, &isint);
+  if (!lua_isnoneornil(L, C_VERSION) && (!isint || lua_type(L, C_VERSION) != LUA_TNUMBER)) version = 0;
   if (version != 1 && version != 2) op_argerror(L, op, 1, "version must be 1 or 2");
-  op_dry_begin(L, op);
+  s->version = (int)version;
+  s->name = check_name(L, op, C_NAME, version == 1);
+  s->dim = lua_tointegerx(L, C_DIM, &isint);
+  if (!isint || lua_type(L, C_DIM) != LUA_TNUMBER)
+    op_argerror(L, op, 1, "dimension must be an integer, got %s", luaL_typename(L, C_DIM));
+  if (s->dim < 1 || s->dim > max)
+    op_fail(L, op, "dimension %I is out of range: a %s collection has 1 to %I dimensions", s->dim,
+            dialect_name(op->dialect), max);
+  for (s->dist = 0; distance_names[s->dist] &&
+                    !(lua_type(L, C_DIST) == LUA_TSTRING && strcmp(lua_tostring(L, C_DIST), distance_names[s->dist]) == 0);
+       s->dist++) {}
+  if (!distance_names[s->dist])
+    op_argerror(L, op, 1, "distance must be \"cosine\", \"l2\" or \"inner_product\"");
+  if (s->dist == DIST_IP && op->dialect == DIALECT_MARIADB)
+    op_fail(L, op, "MariaDB has no inner-product distance: use distance = \"cosine\" or \"l2\"");
+  op_dry_begin(L, op); /* C_DRY */
   if (version == 1) {
-    if (op->conn && catalog_find(L, op, name, id))
-      op_fail(L, op, "collection '%s' already exists", name);
-  } else {
-    if (op->conn && v1_exists(L, op, table)) op_fail(L, op, "collection '%s' already exists", name);
-    ddl_catalog(&op->sql, op->dialect);
-    op_exec_buf(L, op);
-    sb_adds(&op->sql, "INSERT INTO sdk_collections (collection_name, settings) VALUES (");
-    sb_addquoted(&op->sql, name, strlen(name), op->no_backslash);
-    sb_addc(&op->sql, ',');
-    memset(&j, 0, sizeof j);
-    if (lua_type(L, 6) != LUA_TTABLE) op_argerror(L, op, 1, "settings must be a table");
-    op->scratch.len = 0;
-    if (!meta_encode(L, 6, &j, &op->scratch)) op_argerror(L, op, 1, "settings%s", j.err);
-    sb_addquoted(&op->sql, op->scratch.data, op->scratch.len, op->no_backslash);
-    sb_addc(&op->sql, ')');
-    err = op_try_buf(L, op);
-    if (err == ER_DUP_ENTRY) op_sqlfail_as(L, op, "collection '%s' already exists", name);
-    if (err) op_sqlfail(L, op);
-    if (!op->conn) strcpy(id, "00000000000000000000000000000000");
-    else if (!catalog_find(L, op, name, id)) op_fail(L, op, "collection '%s' vanished while being created", name);
-    else lua_pop(L, 1); /* its settings: ours */
-    snprintf(table, sizeof table, "c$v2$%s", id);
+    v1_table(s->table, s->name);
+    if (!op->conn) {
+      v1_make(L, op);
+      return;
+    }
+    sb_adds(&op->sql, "SELECT 1 FROM sdk_collections WHERE collection_name = ");
+    add_name(op, s->name);
+    op_sql(L, op, SQL_RESULT | SQL_TRY, v1_make);
+    return;
   }
-  ddl_create(&op->sql, op->dialect, table, dim, dist);
-  err = op_try_buf(L, op);
-  if (err && version == 2) {
-    /* DDL cannot be rolled back: take the catalog row away again */
-    lua_pushstring(L, mysql_error(op->conn->my));
-    sb_adds(&op->sql, "DELETE FROM sdk_collections WHERE collection_id = ");
-    sb_addquoted(&op->sql, id, 32, op->no_backslash);
-    op_try_buf(L, op);
-    op_fail(L, op, "%s", lua_tostring(L, -1));
+  if (lua_type(L, C_SETTINGS) != LUA_TTABLE) op_argerror(L, op, 1, "settings must be a table");
+  memset(&j, 0, sizeof j);
+  if (!meta_encode(L, C_SETTINGS, &j, &s->settings)) {
+    cJSON_Delete(j.root);
+    op_argerror(L, op, 1, "settings%s", j.err);
   }
-  if (err == ER_TABLE_EXISTS) op_sqlfail_as(L, op, "collection '%s' already exists", name);
-  if (err) op_sqlfail(L, op);
-  if (!op->conn) return op_dry_result(L, op);
-  push_desc(L, 2, dim, distances[dist], table, (int)version, version == 2 ? 6 : 0);
-  return 1;
+  if (s->settings.oom) op_fail(L, op, "not enough memory");
+  ddl_catalog(&op->sql, op->dialect);
+  op_sql(L, op, 0, v2_catalog);
 }
 
-int coll_create(lua_State *L) { return op_call(L, "create_collection", create_body); }
-int coll_create_sql(lua_State *L) { return op_dry(L, "create_collection", create_body); }
+const method_t coll_create_method = {"create_collection", create_start, sizeof(create_state), create_release};
 
-/* ---- describing ------------------------------------------------------------ */
+/* ---- finding ------------------------------------------------------------------------ */
 
 static const char *find_ci(const char *hay, const char *needle) {
   size_t n = strlen(needle);
@@ -222,45 +491,219 @@ static const char *parse_distance(const char *ddl) {
   return "l2";
 }
 
-/* Where the collection of the name at idx lives: its table in `table`;
- * 2 for a v2 collection (its settings pushed), 1 for v1 (nothing pushed). */
-static int locate(lua_State *L, op_t *op, int idx, char table[TABLE_NAME_SIZE]) {
-  char id[33];
-  op_table_name(L, op, idx, table);
-  if (!catalog_find(L, op, lua_tostring(L, idx), id)) return 1;
-  snprintf(table, TABLE_NAME_SIZE, "c$v2$%s", id);
-  return 2;
+/* Finding a collection by name: its catalog rows (v2) whose table exists,
+ * else its v1 table. Shared by get_collection, has_collection and
+ * delete_collection; `then` runs with the answer in the state. */
+typedef struct find_state {
+  char table[TABLE_NAME_SIZE];
+  const char *name;
+  int version;            /* 2, 1, or 0: none found */
+  int settings;           /* slot of the settings (v2), or 0 */
+  int half;               /* a catalog row was found without its table */
+  op_fn then;
+} find_state;
+
+enum { F_NAME = 2, F_SETTINGS = 3 };
+
+static void find_v1(lua_State *L, op_t *op) {
+  find_state *f = op->state;
+  f->version = op->res && mysql_num_rows(op->res) > 0 ? 1 : 0;
+  op_free_result(op);
+  f->then(L, op);
+}
+
+static void find_v1_table(lua_State *L, op_t *op) {
+  find_state *f = op->state;
+  f->version = 0;
+  if (strlen(f->name) > NAME_MAX_V1) {
+    f->then(L, op);
+    return;
+  }
+  v1_table(f->table, f->name);
+  op->sql.len = 0;
+  sb_adds(&op->sql, "SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ");
+  sb_addquoted(&op->sql, f->table, strlen(f->table), 0);
+  op_sql(L, op, SQL_RESULT, find_v1);
+}
+
+/* [..., settings of each row by id] The first row (oldest) whose table exists. */
+static void find_tables(lua_State *L, op_t *op) {
+  find_state *f = op->state;
+  MYSQL_ROW row;
+  if (op->res && (row = mysql_fetch_row(op->res)) != NULL && row[0] && strlen(row[0]) == 37) {
+    memcpy(f->table, row[0], 38);
+    lua_getfield(L, -1, f->table + 5);
+    lua_replace(L, F_SETTINGS);
+    lua_settop(L, F_SETTINGS);
+    f->settings = F_SETTINGS;
+    f->version = 2;
+    op_free_result(op);
+    f->then(L, op);
+    return;
+  }
+  op_free_result(op);
+  f->half = 1;
+  lua_settop(L, F_SETTINGS);
+  find_v1_table(L, op);
+}
+
+static void find_catalog(lua_State *L, op_t *op) {
+  MYSQL_ROW row;
+  int any = 0;
+  if (op->err == ER_NO_SUCH_TABLE) { /* no catalog: only v1 collections */
+    find_v1_table(L, op);
+    return;
+  }
+  if (op->err) op_sqlfail(L, op);
+  lua_newtable(L); /* settings by id */
+  op->scratch.len = 0;
+  while (op->res && (row = mysql_fetch_row(op->res)) != NULL) {
+    unsigned long *len = mysql_fetch_lengths(op->res);
+    if (!row[0] || len[0] != 32) continue;
+    if (!row[1] || json_push(L, row[1], len[1]) <= 0) lua_pushboolean(L, 0);
+    lua_setfield(L, -2, row[0]);
+    if (op->scratch.len) sb_addc(&op->scratch, ',');
+    sb_adds(&op->scratch, "'c$v2$");
+    for (int i = 0; i < 32; i++)
+      if (isalnum((unsigned char)row[0][i])) sb_addc(&op->scratch, row[0][i]);
+    sb_addc(&op->scratch, '\'');
+    any = 1;
+  }
+  op_free_result(op);
+  if (op->scratch.oom) op_fail(L, op, "not enough memory");
+  if (!any) {
+    lua_pop(L, 1);
+    find_v1_table(L, op);
+    return;
+  }
+  /* in the catalog's order of creation: FIELD keeps the rows' order */
+  op->sql.len = 0;
+  sb_adds(&op->sql, "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() "
+                    "AND table_name IN (");
+  sb_add(&op->sql, op->scratch.data, op->scratch.len);
+  sb_adds(&op->sql, ") ORDER BY FIELD(table_name, ");
+  sb_add(&op->sql, op->scratch.data, op->scratch.len);
+  sb_adds(&op->sql, ") LIMIT 1");
+  op_sql(L, op, SQL_RESULT, find_tables);
+}
+
+/* Looks up the name at F_NAME; f->then runs with the answer. */
+static void find_start(lua_State *L, op_t *op, op_fn then) {
+  find_state *f = op->state;
+  lua_settop(L, F_NAME);
+  lua_pushnil(L); /* F_SETTINGS */
+  f->name = check_name(L, op, F_NAME, 0);
+  f->then = then;
+  sb_adds(&op->sql, "SELECT collection_id, settings FROM sdk_collections WHERE collection_name = ");
+  add_name(op, f->name);
+  sb_adds(&op->sql, " ORDER BY created_at, collection_id");
+  op_sql(L, op, SQL_RESULT | SQL_TRY, find_catalog);
+}
+
+static int fail_missing(lua_State *L, op_t *op, unsigned int no, const char *state) {
+  find_state *f = op->state;
+  op->err_no = no;
+  strcpy(op->sqlstate, state);
+  op->failed = 1;
+  if (f->half)
+    lua_pushfstring(L, "collection '%s' does not exist (the catalog has a row for it without its table, "
+                       "left by an interrupted create: delete_collection('%s') removes it)", f->name, f->name);
+  else lua_pushfstring(L, "collection '%s' does not exist", f->name);
+  return lua_error(L);
 }
 
 /* describe_collection(name) -> {name=, dimension=, distance=, table=, version=,
  * id=, settings=} | nil, err */
-static int describe_body(lua_State *L) {
-  op_t *op = op_get(L);
-  char table[TABLE_NAME_SIZE];
+static void describe_ddl(lua_State *L, op_t *op) {
+  find_state *f = op->state;
   MYSQL_ROW row;
   lua_Integer dim;
-  unsigned int err;
-  int version;
-  lua_settop(L, 2);
-  version = locate(L, op, 2, table);
-  sb_adds(&op->sql, "SHOW CREATE TABLE ");
-  sb_addident(&op->sql, table);
-  err = op_try_buf(L, op);
-  if (err == ER_NO_SUCH_TABLE) op_sqlfail_as(L, op, "collection '%s' does not exist", lua_tostring(L, 2));
-  if (err) op_sqlfail(L, op);
-  row = mysql_fetch_row(op->res);
+  if (op->err == ER_NO_SUCH_TABLE) fail_missing(L, op, ER_NO_SUCH_TABLE, "42S02");
+  if (op->err) op_sqlfail(L, op);
+  row = op->res ? mysql_fetch_row(op->res) : NULL;
   if (!row || mysql_num_fields(op->res) < 2 || !row[1])
-    op_fail(L, op, "collection '%s': SHOW CREATE TABLE gave no answer", lua_tostring(L, 2));
+    op_fail(L, op, "collection '%s': SHOW CREATE TABLE gave no answer", f->name);
   dim = parse_dimension(row[1]);
-  if (dim <= 0)
-    op_fail(L, op, "table %s is not a collection: it has no `embedding` vector column", table);
-  push_desc(L, 2, dim, parse_distance(row[1]), table, version, version == 2 ? 3 : 0);
-  return 1;
+  if (dim <= 0 || dim > DIM_MAX_ANY)
+    op_fail(L, op, "table %s is not a collection: it has no `embedding` vector column", f->table);
+  if (f->settings && lua_type(L, f->settings) != LUA_TTABLE) f->settings = 0;
+  push_desc(L, F_NAME, dim, parse_distance(row[1]), f->table, f->version, f->settings);
+  op_return(L, op, 1);
 }
 
-int coll_describe(lua_State *L) { return op_call(L, "get_collection", describe_body); }
+static void describe_found(lua_State *L, op_t *op) {
+  find_state *f = op->state;
+  if (!f->version) fail_missing(L, op, ER_NO_SUCH_TABLE, "42S02");
+  op->sql.len = 0;
+  sb_adds(&op->sql, "SHOW CREATE TABLE ");
+  sb_addident(&op->sql, f->table);
+  op_sql(L, op, SQL_RESULT | SQL_TRY, describe_ddl);
+}
 
-/* ---- listing ----------------------------------------------------------------- */
+static void describe_start(lua_State *L, op_t *op) { find_start(L, op, describe_found); }
+
+const method_t coll_describe_method = {"get_collection", describe_start, sizeof(find_state), NULL};
+
+static void has_found(lua_State *L, op_t *op) {
+  find_state *f = op->state;
+  lua_pushboolean(L, f->version != 0);
+  op_return(L, op, 1);
+}
+
+static void has_start(lua_State *L, op_t *op) { find_start(L, op, has_found); }
+
+const method_t coll_has_method = {"has_collection", has_start, sizeof(find_state), NULL};
+
+/* ---- dropping -------------------------------------------------------------------------- */
+
+static void drop_done(lua_State *L, op_t *op) {
+  if (op->err) op_sqlfail(L, op);
+  lua_pushboolean(L, 1);
+  op_return(L, op, 1);
+}
+
+/* A v2 collection's catalog rows go too: the one found, or those the name
+ * has without a table (what interrupted creates left). */
+static void drop_row(lua_State *L, op_t *op) {
+  find_state *f = op->state;
+  if (op->err && op->err != ER_BAD_TABLE) op_sqlfail(L, op);
+  op->sql.len = 0;
+  sb_adds(&op->sql, "DELETE FROM sdk_collections WHERE collection_id = ");
+  sb_addquoted(&op->sql, f->table + 5, 32, 0);
+  op_sql(L, op, SQL_TRY, drop_done);
+}
+
+static void drop_half(lua_State *L, op_t *op) {
+  find_state *f = op->state;
+  (void)f;
+  op_free_result(op);
+  op->sql.len = 0;
+  sb_adds(&op->sql, "DELETE FROM sdk_collections WHERE collection_name = ");
+  add_name(op, f->name);
+  sb_adds(&op->sql, " AND CONCAT('c$v2$', collection_id) NOT IN (SELECT table_name FROM "
+                    "information_schema.tables WHERE table_schema = DATABASE())");
+  op_sql(L, op, SQL_TRY, drop_done);
+}
+
+static void drop_found(lua_State *L, op_t *op) {
+  find_state *f = op->state;
+  if (!f->version && f->half) {
+    drop_half(L, op);
+    return;
+  }
+  if (!f->version) fail_missing(L, op, ER_BAD_TABLE, "42S02");
+  op->sql.len = 0;
+  sb_adds(&op->sql, "DROP TABLE ");
+  sb_addident(&op->sql, f->table);
+  if (f->version == 2) op_sql(L, op, SQL_TRY, drop_row);
+  else op_sql(L, op, SQL_TRY, drop_done);
+}
+
+static void drop_start(lua_State *L, op_t *op) { find_start(L, op, drop_found); }
+
+const method_t coll_delete_method = {"delete_collection", drop_start, sizeof(find_state), NULL};
+
+/* ---- listing ----------------------------------------------------------------------------- */
 
 /* Adds the first column of every row of op->res to the set at idx. */
 static void add_names(lua_State *L, op_t *op, int set) {
@@ -275,65 +718,37 @@ static void add_names(lua_State *L, op_t *op, int set) {
   op_free_result(op);
 }
 
-/* Every collection's name, v2 (from the catalog) and v1 (tables named
- * c$v1$..., compared by prefix, not LIKE), sorted. */
-static int list_body(lua_State *L) {
-  op_t *op = op_get(L);
+static void list_v1(lua_State *L, op_t *op) {
   jkey *keys;
   long n, i;
-  unsigned int err;
-  int set;
-  lua_newtable(L);
-  set = lua_gettop(L);
-  sb_adds(&op->sql, "SELECT collection_name FROM sdk_collections");
-  err = op_try_buf(L, op);
-  if (err && err != ER_NO_SUCH_TABLE) op_sqlfail(L, op);
-  add_names(L, op, set);
-  sb_adds(&op->sql, "SELECT SUBSTRING(table_name, 6) FROM information_schema.tables "
-                    "WHERE table_schema = DATABASE() AND LEFT(table_name, 5) = 'c$v1$'");
-  op_query_buf(L, op);
-  add_names(L, op, set);
-  n = keys_sorted(L, set, &keys);
+  add_names(L, op, 2);
+  n = keys_sorted(L, 2, &keys);
   lua_createtable(L, (int)n, 0);
   for (i = 0; i < n; i++) {
     lua_pushlstring(L, keys[i].s, keys[i].len);
     lua_rawseti(L, -2, i + 1);
   }
-  return 1;
+  op_return(L, op, 1);
 }
 
-int coll_list(lua_State *L) { return op_call(L, "list_collections", list_body); }
-
-static int has_body(lua_State *L) {
-  op_t *op = op_get(L);
-  char table[TABLE_NAME_SIZE];
-  lua_settop(L, 2);
-  lua_pushboolean(L, locate(L, op, 2, table) == 2 || v1_exists(L, op, table));
-  return 1;
+static void list_v2(lua_State *L, op_t *op) {
+  if (op->err && op->err != ER_NO_SUCH_TABLE) op_sqlfail(L, op);
+  add_names(L, op, 2);
+  op->sql.len = 0;
+  sb_adds(&op->sql, "SELECT SUBSTRING(table_name, 6) FROM information_schema.tables "
+                    "WHERE table_schema = DATABASE() AND LEFT(table_name, 5) = 'c$v1$'");
+  op_sql(L, op, SQL_RESULT, list_v1);
 }
 
-int coll_has(lua_State *L) { return op_call(L, "has_collection", has_body); }
-
-static int delete_body(lua_State *L) {
-  op_t *op = op_get(L);
-  char table[TABLE_NAME_SIZE];
-  unsigned int err;
-  int version;
-  lua_settop(L, 2);
-  version = locate(L, op, 2, table);
-  sb_adds(&op->sql, "DROP TABLE ");
-  sb_addident(&op->sql, table);
-  err = op_try_buf(L, op);
-  if (err == ER_BAD_TABLE && version == 1)
-    op_sqlfail_as(L, op, "collection '%s' does not exist", lua_tostring(L, 2));
-  if (err && err != ER_BAD_TABLE) op_sqlfail(L, op);
-  if (version == 2) { /* its catalog row goes too, even if the table was gone already */
-    sb_adds(&op->sql, "DELETE FROM sdk_collections WHERE collection_id = ");
-    sb_addquoted(&op->sql, table + 5, 32, op->no_backslash);
-    op_exec_buf(L, op);
-  }
-  lua_pushboolean(L, 1);
-  return 1;
+/* Every collection's name, v2 (catalog rows whose table exists: both SDKs
+ * skip the others) and v1 (tables named c$v1$..., compared by prefix, not
+ * LIKE), sorted. */
+static void list_start(lua_State *L, op_t *op) {
+  lua_settop(L, 1);
+  lua_newtable(L); /* 2: the set of names */
+  sb_adds(&op->sql, "SELECT c.collection_name FROM sdk_collections c JOIN information_schema.tables t "
+                    "ON t.table_schema = DATABASE() AND t.table_name = CONCAT('c$v2$', c.collection_id)");
+  op_sql(L, op, SQL_RESULT | SQL_TRY, list_v2);
 }
 
-int coll_delete(lua_State *L) { return op_call(L, "delete_collection", delete_body); }
+const method_t coll_list_method = {"list_collections", list_start, 0, NULL};

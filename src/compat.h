@@ -11,7 +11,12 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+#if LUA_VERSION_NUM >= 504
+#define compat_setuservalue(L, idx) lua_setiuservalue((L), (idx), 1)
+#endif
+
 #if LUA_VERSION_NUM < 502
+#define compat_setuservalue(L, idx) lua_setfenv((L), (idx))
 
 #include <math.h>
 #include <stdarg.h>

@@ -65,23 +65,7 @@
 #include "marshal.h"
 #include "seekdb.h"
 
-static int core_sql(lua_State *L) {
-  static const luaL_Reg dry[] = {
-    {"create_collection", coll_create_sql},
-    {"upsert", upsert_sql}, {"add", add_sql}, {"update", update_sql},
-    {"delete", delete_sql}, {"get", read_get_sql}, {"count", read_count_sql},
-    {"query", query_sql},
-    {NULL, NULL}};
-  const char *method = luaL_checkstring(L, 2);
-  for (int i = 0; dry[i].name; i++)
-    if (strcmp(dry[i].name, method) == 0) {
-      lua_remove(L, 2);
-      lua_pushnil(L); /* where the connection would be */
-      lua_insert(L, 2);
-      return dry[i].func(L);
-    }
-  return luaL_argerror(L, 2, lua_pushfstring(L, "no method '%s'", method));
-}
+int conn_dry(lua_State *L);
 
 /* core.decode_vector(data, dim[, text]) -> {numbers} | nil: a vector as a
  * server sends it, float32 bytes (MariaDB), or with `text` true also the
@@ -95,21 +79,31 @@ static int core_decode_vector(lua_State *L) {
   return 1;
 }
 
-int luaopen_seekdb_core(lua_State *L) {
+/* core.now() -> seconds of a monotonic clock (CLOCK_MONOTONIC): wall time
+ * for timing frames and calls, which os.clock (CPU time) is not. */
+static int core_now(lua_State *L) {
+  lua_pushnumber(L, now_mono());
+  return 1;
+}
+
+SEEKDB_API int luaopen_seekdb_core(lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"connect", conn_open},
+    {"start_connect", conn_start_open},
     {"embedding_dimension", embed_probe},
-    {"sql", core_sql},
+    {"sql", conn_dry},
     {"decode_vector", core_decode_vector},
+    {"now", core_now},
     {NULL, NULL}};
   /* Once per process, before any thread makes a connection; never ended from
    * a __gc, since other states may still use the library. */
   if (mysql_library_init(0, NULL, NULL)) return luaL_error(L, "could not initialise MariaDB Connector/C");
   conn_register(L);
+  call_register(L);
   luaL_newlib(L, funcs);
   pushnull(L);
   lua_setfield(L, -2, "null");
-  lua_pushliteral(L, "0.2.0");
+  lua_pushliteral(L, "0.3.0");
   lua_setfield(L, -2, "_VERSION");
   return 1;
 }

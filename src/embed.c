@@ -1,25 +1,17 @@
-/* Embedding functions are Lua functions: the core calls them with a list of
- * documents and checks what comes back before anything is written. */
+/* Embedding functions are Lua functions. The runtime calls them (from C in
+ * the blocking form, from Lua in a resumable call, where they may yield);
+ * here is what is checked of them: what they returned, and what they raised. */
 #include "marshal.h"
 #include "seekdb.h"
 
-/* Calls fn (any callable) with the list at docs, whose first item is item
- * `first` of the caller's list `what` ("documents", "query_texts"), and
+/* Checks what the embedding function returned (at res) for m texts, item
+ * `first` on of the caller's list `what` ("documents", "query_texts"), and
  * writes one float32 vector of dim per text to out. 1 on success; 0 with a
  * message pushed that says which item and what was wrong. */
-int embed_call(lua_State *L, int fn, int docs, const char *what, lua_Integer first, int dim, float *out) {
-  lua_Integer m = (lua_Integer)lua_rawlen(L, docs), k, pos = 0;
-  int res, status;
-  lua_pushvalue(L, fn);
-  lua_pushvalue(L, docs);
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-    const char *msg = lua_tostring(L, -1);
-    lua_pushfstring(L, "embedding function failed on %s[%I..%I]: %s", what, first, first + m - 1,
-                    msg ? msg : luaL_typename(L, -1));
-    lua_remove(L, -2);
-    return 0;
-  }
-  res = lua_gettop(L);
+int embed_check(lua_State *L, int res, lua_Integer m, const char *what, lua_Integer first, int dim, float *out) {
+  lua_Integer k, pos = 0;
+  int status;
+  res = lua_absindex(L, res);
   if (lua_type(L, res) != LUA_TTABLE || (lua_Integer)lua_rawlen(L, res) != m) {
     lua_pushfstring(L, "embedding function returned %s for %s[%I..%I]: it must return a "
                        "list of %I vectors, one per text",
@@ -43,41 +35,45 @@ int embed_call(lua_State *L, int fn, int docs, const char *what, lua_Integer fir
       return 0;
     }
   }
-  lua_settop(L, res - 1);
   return 1;
 }
 
-/* core.embedding_dimension(fn) -> dimension | nil, err: calls fn once on a
- * sample text to learn its dimension, as pyseekdb does when a collection is
- * created with an embedding function and no dimension. */
+/* Text of an error value: a string, or what tostring (its __tostring) makes
+ * of anything else, so that an error object raised as a table keeps its say. */
+static const char *error_text(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) == LUA_TSTRING) return lua_tostring(L, idx);
+  if (luaL_callmeta(L, idx, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return lua_tostring(L, -1);
+  return lua_pushfstring(L, "(an error value of type %s)", luaL_typename(L, idx));
+}
+
+/* The embedding function raised the value at idx for items first..last of
+ * `what`: the call fails with what it said. */
+int embed_failed(lua_State *L, op_t *op, int idx, const char *what, lua_Integer first, lua_Integer last) {
+  const char *msg = error_text(L, idx);
+  return op_fail(L, op, "embedding function failed on %s[%I..%I]: %s", what, first, last, msg);
+}
+
+/* core.embedding_dimension(vectors) -> dimension | nil, err: checks what an
+ * embedding function returned for one sample text (the Lua layer called it,
+ * as pyseekdb does when a collection is created with an embedding function
+ * and no dimension) and says how wide its vectors are. */
 int embed_probe(lua_State *L) {
   lua_Integer dim;
-  luaL_checkany(L, 1);
   lua_settop(L, 1);
-  lua_createtable(L, 1, 0);
-  lua_pushliteral(L, "seekdb");
-  lua_rawseti(L, 2, 1);
-  lua_pushvalue(L, 1);
-  lua_pushvalue(L, 2);
-  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "embedding function failed on a sample text: %s",
-                    lua_isstring(L, -2) ? lua_tostring(L, -2) : luaL_typename(L, -2));
-    return 2;
-  }
-  if (lua_type(L, 3) == LUA_TTABLE) lua_rawgeti(L, 3, 1);
+  if (lua_type(L, 1) == LUA_TTABLE) lua_rawgeti(L, 1, 1);
   else lua_pushnil(L);
-  dim = lua_type(L, 4) == LUA_TTABLE ? (lua_Integer)lua_rawlen(L, 4) : 0;
-  if (dim < 1 || dim > 4096) {
+  dim = lua_type(L, 2) == LUA_TTABLE ? (lua_Integer)lua_rawlen(L, 2) : 0;
+  if (dim < 1 || dim > DIM_MAX_MARIADB) {
     lua_pushnil(L);
-    lua_pushliteral(L, "embedding function did not return a list with one vector of 1 to 4096 "
-                       "numbers for a sample text");
+    lua_pushfstring(L, "embedding function did not return a list with one vector of 1 to %d "
+                       "numbers for a sample text", DIM_MAX_MARIADB);
     return 2;
   }
   {
     float *scratch = lua_newuserdatauv(L, (size_t)dim * sizeof *scratch, 0);
     lua_Integer pos = 0;
-    int status = vec_read(L, 4, (int)dim, scratch, &pos);
+    int status = vec_read(L, 2, (int)dim, scratch, &pos);
     if (status != VEC_OK) {
       lua_pushnil(L);
       lua_pushfstring(L, "embedding function returned a bad vector for a sample text: it %s",

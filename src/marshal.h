@@ -8,19 +8,14 @@
 #include <cJSON.h>
 
 #include "buffer.h"
+#include "vocab.h"
 
-/* vector.c */
-enum vec_status {
-  VEC_OK = 0,
-  VEC_NOTTABLE, /* not a table */
-  VEC_LENGTH,   /* wrong number of items; *pos gets the count found */
-  VEC_NOTNUM,   /* item *pos is not a number */
-  VEC_NONFINITE,/* item *pos is NaN or infinite */
-  VEC_RANGE,    /* item *pos does not fit a float32 */
-  VEC_EXTRA     /* keys besides 1..dim */
-};
+/* vector.c (the statuses are in vocab.h) */
 int vec_read(lua_State *L, int idx, int dim, float *out, lua_Integer *pos);
-const char *vec_status_text(int status);
+/* Pushes the message for a vector that vec_read refused: `what` names it
+ * ("embeddings[3]"), the table is at idx. 1 when the mistake is misuse (a
+ * wrong type: raise it), 0 when it is a bad value (return nil, err). */
+int vec_message(lua_State *L, int idx, int status, const char *what, lua_Integer pos, int dim);
 int seq_exact(lua_State *L, int idx, lua_Integer n);
 int seq_exact_full(lua_State *L, int idx, lua_Integer n);
 void vec_addhex(sbuf *b, const float *v, int dim);

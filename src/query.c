@@ -19,71 +19,89 @@
 
 static const char *const query_fields[] = {"query_embeddings", "query_texts", "n_results", "where",
                                            "where_document", "include", NULL};
-static const char *const distances[] = {"cosine", "l2", "inner_product", NULL};
 
 enum { A_TABLE = 2, A_DIM = 3, A_DIST = 4, A_ARGS = 5, A_EF = 6,
-       S_QE, S_QT, S_WHERE, S_WDOC, S_VECS, S_OUT };
+       S_QE, S_QT, S_WHERE, S_WDOC, S_VECS, S_OUT, S_DRY, S_INNER };
 
-/* The query vectors, as float32 in a userdata at S_VECS; their count. */
-static lua_Integer query_vectors(lua_State *L, op_t *op, int dim) {
-  lua_Integer n, i, pos = 0;
+typedef struct query_state {
+  char table[TABLE_NAME_SIZE];
+  int dim, dist, inc, cond;
+  lua_Integer n_results, nq, q, k;
+} query_state;
+
+static void query_next(lua_State *L, op_t *op);
+
+/* The query vectors of query_embeddings, as float32 in a userdata at S_VECS. */
+static void read_vectors(lua_State *L, op_t *op, query_state *s) {
+  lua_Integer i, pos = 0;
   float *v;
-  int single, status;
-  if (!lua_isnil(L, S_QE) && !lua_isnil(L, S_QT))
-    op_argerror(L, op, 1, "give query_embeddings or query_texts, not both");
-  if (!lua_isnil(L, S_QT)) {
-    if (lua_type(L, S_QT) == LUA_TSTRING) {
-      lua_createtable(L, 1, 0);
-      lua_pushvalue(L, S_QT);
-      lua_rawseti(L, -2, 1);
-      lua_replace(L, S_QT);
-    }
-    if (lua_type(L, S_QT) != LUA_TTABLE)
-      op_argerror(L, op, 1, "query_texts must be a string or a list of strings, got %s", luaL_typename(L, S_QT));
-    n = (lua_Integer)lua_rawlen(L, S_QT);
-    if (!seq_exact_full(L, S_QT, n)) op_argerror(L, op, 1, "query_texts must be a list with keys 1..n");
-    if (n == 0) op_fail(L, op, "query_texts is empty");
-    for (i = 1; i <= n; i++) {
-      lua_rawgeti(L, S_QT, i);
-      if (lua_type(L, -1) != LUA_TSTRING)
-        op_argerror(L, op, 1, "query_texts[%I] must be a string, got %s", i, luaL_typename(L, -1));
-      lua_pop(L, 1);
-    }
-    if (lua_isnil(L, A_EF))
-      op_fail(L, op, "query_texts need the collection's embedding function, and it has none: "
-                     "pass query_embeddings, or give the collection an embedding_function");
-    v = lua_newuserdatauv(L, (size_t)n * dim * sizeof *v, 0); /* S_VECS */
-    if (!embed_call(L, A_EF, S_QT, "query_texts", 1, dim, v)) op_fail(L, op, "%s", lua_tostring(L, -1));
-    return n;
-  }
+  int single;
+  char what[48];
   if (lua_type(L, S_QE) != LUA_TTABLE)
     op_argerror(L, op, 1, lua_isnil(L, S_QE) ? "query needs query_embeddings or query_texts"
                                               : "query_embeddings must be a vector or a list of vectors");
   lua_rawgeti(L, S_QE, 1);
   single = lua_type(L, -1) == LUA_TNUMBER;
   lua_pop(L, 1);
-  n = single ? 1 : (lua_Integer)lua_rawlen(L, S_QE);
-  if (!single && !seq_exact_full(L, S_QE, n))
+  s->nq = single ? 1 : (lua_Integer)lua_rawlen(L, S_QE);
+  if (!single && !seq_exact_full(L, S_QE, s->nq))
     op_argerror(L, op, 1, "query_embeddings must be a vector or a list of vectors (keys 1..n)");
-  if (n == 0) op_fail(L, op, "query_embeddings is empty");
-  v = lua_newuserdatauv(L, (size_t)n * dim * sizeof *v, 0); /* S_VECS */
-  for (i = 1; i <= n; i++) {
+  if (s->nq == 0) op_fail(L, op, "query_embeddings is empty");
+  v = lua_newuserdatauv(L, (size_t)s->nq * s->dim * sizeof *v, 0); /* S_VECS */
+  for (i = 1; i <= s->nq; i++) {
+    int status;
     if (single) lua_pushvalue(L, S_QE);
     else lua_rawgeti(L, S_QE, i);
-    status = vec_read(L, -1, dim, v + (i - 1) * dim, &pos);
-    if (status == VEC_LENGTH)
-      op_fail(L, op, "query_embeddings[%I] has %I numbers; the collection's dimension is %d", i, pos, dim);
-    if (status == VEC_NONFINITE || status == VEC_RANGE)
-      op_fail(L, op, "query_embeddings[%I][%I] is %s", i, pos,
-              status == VEC_NONFINITE ? "NaN or infinite" : "too large for a float32");
-    if (status == VEC_NOTNUM) {
-      lua_rawgeti(L, -1, pos);
-      op_argerror(L, op, 1, "query_embeddings[%I][%I] must be a number, got %s", i, pos, luaL_typename(L, -1));
+    status = vec_read(L, -1, s->dim, v + (i - 1) * s->dim, &pos);
+    if (status != VEC_OK) {
+      memcpy(what, "query_embeddings[", 17);
+      what[17 + u64_digits(what + 17, (unsigned long long)i)] = '\0';
+      strcat(what, "]");
+      if (vec_message(L, -1, status, what, pos, s->dim)) op_argerror(L, op, 1, "%s", lua_tostring(L, -1));
+      op_fail(L, op, "%s", lua_tostring(L, -1));
     }
-    if (status != VEC_OK) op_argerror(L, op, 1, "query_embeddings[%I] %s", i, vec_status_text(status));
     lua_pop(L, 1);
   }
-  return n;
+}
+
+/* The query_texts list, checked; the embedding function is asked for it. */
+static void query_embedded(lua_State *L, op_t *op);
+
+static void ask_embeddings(lua_State *L, op_t *op, query_state *s) {
+  lua_Integer i;
+  if (lua_type(L, S_QT) == LUA_TSTRING) {
+    lua_createtable(L, 1, 0);
+    lua_pushvalue(L, S_QT);
+    lua_rawseti(L, -2, 1);
+    lua_replace(L, S_QT);
+  }
+  if (lua_type(L, S_QT) != LUA_TTABLE)
+    op_argerror(L, op, 1, "query_texts must be a string or a list of strings, got %s", luaL_typename(L, S_QT));
+  s->nq = (lua_Integer)lua_rawlen(L, S_QT);
+  if (!seq_exact_full(L, S_QT, s->nq)) op_argerror(L, op, 1, "query_texts must be a list with keys 1..n");
+  if (s->nq == 0) op_fail(L, op, "query_texts is empty");
+  for (i = 1; i <= s->nq; i++) {
+    lua_rawgeti(L, S_QT, i);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      op_argerror(L, op, 1, "query_texts[%I] must be a string, got %s", i, luaL_typename(L, -1));
+    lua_pop(L, 1);
+  }
+  if (lua_isnil(L, A_EF))
+    op_fail(L, op, "query_texts need the collection's embedding function, and it has none: "
+                   "pass query_embeddings, or give the collection an embedding_function");
+  lua_newuserdatauv(L, (size_t)s->nq * s->dim * sizeof(float), 0); /* S_VECS */
+  lua_pushvalue(L, S_QT);
+  op_embed(L, op, A_EF, query_embedded);
+}
+
+/* [..., S_VECS, texts, what the embedding function returned] */
+static void query_embedded(lua_State *L, op_t *op) {
+  query_state *s = op->state;
+  if (!op->embed_ok) embed_failed(L, op, -1, "query_texts", 1, s->nq);
+  if (!embed_check(L, lua_gettop(L), s->nq, "query_texts", 1, s->dim, lua_touserdata(L, S_VECS)))
+    op_fail(L, op, "%s", lua_tostring(L, -1));
+  lua_settop(L, S_VECS);
+  query_next(L, op);
 }
 
 static void add_distance(op_t *op, const char *fn, const float *v, int dim) {
@@ -105,70 +123,97 @@ static void add_inner(lua_State *L, int out, int from, lua_Integer q) {
   }
 }
 
+/* The rows of query q into its inner lists (S_INNER), then the next query. */
+static void query_rows(lua_State *L, op_t *op) {
+  query_state *s = op->state;
+  MYSQL_ROW row;
+  if (lua_gettop(L) < S_INNER) {
+    rows_new(L, s->inc | INC_DIST); /* S_INNER: the distance column is always there */
+    s->k = 0;
+  }
+  while (op->res && (row = mysql_fetch_row(op->res)) != NULL) {
+    rows_push(L, op, S_INNER, row, mysql_fetch_lengths(op->res), s->inc | INC_DIST, s->dim, ++s->k);
+    if ((s->k & 63) == 0 && op_slice_over(op)) {
+      op_yield(L, op, query_rows);
+      return;
+    }
+  }
+  op_free_result(op);
+  if (!(s->inc & INC_DIST)) {
+    lua_pushnil(L);
+    lua_setfield(L, S_INNER, "distances");
+  }
+  add_inner(L, S_OUT, S_INNER, s->q);
+  lua_settop(L, S_DRY);
+  query_next(L, op);
+}
+
+/* The statement of the next query vector, or the result. */
+static void query_next(lua_State *L, op_t *op) {
+  query_state *s = op->state;
+  const char *fn = distance_function(op->dialect, s->dist);
+  const float *v;
+  if (lua_gettop(L) < S_OUT) {
+    rows_new(L, s->inc); /* S_OUT */
+    if (op->conn) lua_pushnil(L);
+    else op_dry_begin(L, op); /* S_DRY */
+  }
+  if (s->q >= s->nq) {
+    if (!op->conn) {
+      op_dry_result(L, op);
+      return;
+    }
+    lua_pushvalue(L, S_OUT);
+    op_return(L, op, 1);
+    return;
+  }
+  v = (const float *)lua_touserdata(L, S_VECS) + s->q * s->dim;
+  s->q++;
+  op->sql.len = 0;
+  select_head(op, s->inc & ~INC_DIST);
+  sb_addc(&op->sql, ',');
+  add_distance(op, fn, v, s->dim);
+  sb_adds(&op->sql, " AS distance");
+  select_from(op, s->table);
+  add_cond(op, s->cond, 1);
+  sb_adds(&op->sql, " ORDER BY ");
+  add_distance(op, fn, v, s->dim);
+  if (s->dist == DIST_IP) sb_adds(&op->sql, " DESC");
+  if (op->dialect == DIALECT_SEEKDB) sb_adds(&op->sql, " APPROXIMATE");
+  sb_adds(&op->sql, " LIMIT ");
+  sb_addint(&op->sql, s->n_results);
+  op_sql(L, op, SQL_RESULT | SQL_WARN | SQL_TIMED, query_rows);
+}
+
 /* query(table, dimension, distance, args, embedding_function) */
-static int query_body(lua_State *L) {
-  op_t *op = op_get(L);
-  char table[TABLE_NAME_SIZE];
-  int dim, dist, inc, cond;
-  lua_Integer n_results, nq, q;
-  const float *vecs;
-  const char *fn;
-  op_table(L, op, A_TABLE, table);
-  dim = op_dimension(L, op, A_DIM);
-  dist = luaL_checkoption(L, A_DIST, "cosine", distances);
+static void query_start(lua_State *L, op_t *op) {
+  query_state *s = op->state;
+  op_table(L, op, A_TABLE, s->table);
+  s->dim = op_dimension(L, op, A_DIM);
+  s->dist = luaL_checkoption(L, A_DIST, "cosine", distance_names);
   if (lua_type(L, A_ARGS) != LUA_TTABLE) op_argerror(L, op, 1, "table expected, got %s", luaL_typename(L, A_ARGS));
   lua_settop(L, A_EF);
   op_check_fields(L, op, A_ARGS, query_fields);
-  inc = include_parse(L, op, A_ARGS, INC_DOC | INC_META | INC_DIST, INC_DOC | INC_META | INC_EMB | INC_DIST);
-  n_results = opt_count(L, op, A_ARGS, "n_results", 10);
-  if (n_results < 1) op_argerror(L, op, 1, "n_results must be at least 1");
-  if (dist == 2 && op->dialect == DIALECT_MARIADB)
+  s->inc = include_parse(L, op, A_ARGS, INC_DOC | INC_META | INC_DIST, INC_DOC | INC_META | INC_EMB | INC_DIST);
+  s->n_results = opt_count(L, op, A_ARGS, "n_results", 10);
+  if (s->n_results < 1) op_argerror(L, op, 1, "n_results must be at least 1");
+  if (s->dist == DIST_IP && op->dialect == DIALECT_MARIADB)
     op_fail(L, op, "MariaDB has no inner-product distance");
-  fn = op->dialect == DIALECT_MARIADB ? (dist == 1 ? "VEC_DISTANCE_EUCLIDEAN" : "VEC_DISTANCE_COSINE")
-                                      : (dist == 1 ? "l2_distance" : dist == 2 ? "inner_product" : "cosine_distance");
   lua_getfield(L, A_ARGS, "query_embeddings"); /* S_QE */
   lua_getfield(L, A_ARGS, "query_texts");      /* S_QT */
   lua_getfield(L, A_ARGS, "where");            /* S_WHERE */
   lua_getfield(L, A_ARGS, "where_document");   /* S_WDOC */
-  nq = query_vectors(L, op, dim);              /* S_VECS */
-  vecs = lua_touserdata(L, S_VECS);
-  cond = filter_build(L, op, 1, S_WHERE, S_WDOC);
-  rows_new(L, inc); /* S_OUT */
-  op_dry_begin(L, op);
-  for (q = 1; q <= nq; q++) {
-    const float *v = vecs + (q - 1) * dim;
-    MYSQL_ROW row;
-    lua_Integer k = 0;
-    int inner;
-    select_head(op, inc & ~INC_DIST);
-    sb_addc(&op->sql, ',');
-    add_distance(op, fn, v, dim);
-    sb_adds(&op->sql, " AS distance");
-    select_from(op, table);
-    add_cond(op, cond, 1);
-    sb_adds(&op->sql, " ORDER BY ");
-    add_distance(op, fn, v, dim);
-    if (dist == 2) sb_adds(&op->sql, " DESC");
-    if (op->dialect == DIALECT_SEEKDB) sb_adds(&op->sql, " APPROXIMATE");
-    sb_adds(&op->sql, " LIMIT ");
-    sb_addint(&op->sql, n_results);
-    op_query_buf(L, op);
-    rows_new(L, inc | INC_DIST); /* the distance column is always there */
-    inner = lua_gettop(L);
-    while (op->res && (row = mysql_fetch_row(op->res)) != NULL)
-      rows_push(L, op, inner, row, mysql_fetch_lengths(op->res), inc | INC_DIST, dim, ++k);
-    op_free_result(op);
-    if (!(inc & INC_DIST)) {
-      lua_pushnil(L);
-      lua_setfield(L, inner, "distances");
-    }
-    add_inner(L, S_OUT, inner, q);
-    lua_pop(L, 1);
+  if (!lua_isnil(L, S_QE) && !lua_isnil(L, S_QT))
+    op_argerror(L, op, 1, "give query_embeddings or query_texts, not both");
+  op->too_big = "a filter this large does not fit in one statement: make it smaller (fewer $in values, "
+                "a shorter $contains or $regex)";
+  s->cond = filter_build(L, op, 1, S_WHERE, S_WDOC);
+  if (!lua_isnil(L, S_QT)) {
+    ask_embeddings(L, op, s);
+    return;
   }
-  if (!op->conn) return op_dry_result(L, op);
-  lua_pushvalue(L, S_OUT);
-  return 1;
+  read_vectors(L, op, s); /* S_VECS */
+  query_next(L, op);
 }
 
-int query_run(lua_State *L) { return op_call(L, "query", query_body); }
-int query_sql(lua_State *L) { return op_dry(L, "query", query_body); }
+const method_t query_method = {"query", query_start, sizeof(query_state), NULL};

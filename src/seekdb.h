@@ -1,138 +1,203 @@
 /* Shared declarations of the seekdb core: the connection, the per-call state
- * ("op") and the entry points each source file gives the others. */
+ * ("op"), the call runtime that runs it, and the methods each file gives.
+ *
+ * Layering (no file calls up into the one that calls it):
+ *   core.c, conn.c              the module, the connection userdata, connecting
+ *   collection.c write.c read.c query.c delete.c sql.c
+ *                               the methods: each a chain of continuations
+ *   collect.c write_text.c write_bulk.c sqlfrag.c filter.c embed.c tls.c
+ *                               what the methods are made of
+ *   call.c                      the runtime: runs a call's continuations, its
+ *                               statements (non-blocking), waits, deadlines
+ *   op.c                        what a continuation uses: errors, checks
+ *   buffer.c json.c vector.c vocab.c   marshalling, no connection (marshal.h)
+ */
 #ifndef SEEKDB_H
 #define SEEKDB_H
 
 #include "compat.h"
 #include <mysql.h>
-#include <pthread.h>
 
 #include "buffer.h"
+#include "vocab.h"
+
+/* Only luaopen_seekdb_core leaves the shared object (-fvisibility=hidden). */
+#define SEEKDB_API __attribute__((visibility("default")))
 
 #define CONN_MT "seekdb.Connection"
+#define CALL_MT "seekdb.Call"
 
 enum dialect { DIALECT_SEEKDB = 1, DIALECT_MARIADB = 2 };
 
-/* Longest collection name: the table is `c$v1$<name>` and MySQL-family servers
- * allow 64 characters in a table name. */
-#define NAME_MAX_LEN 59
-#define TABLE_NAME_SIZE 72
+struct call;
 
 typedef struct conn {
   MYSQL *my;                /* NULL once closed */
-  int busy;                 /* a call is running (an embedding callback may re-enter) */
+  struct call *call;        /* the call running on it (at most one), or NULL */
   int dialect;
   unsigned long max_packet; /* the server's max_allowed_packet, or a smaller option */
   int text_only;            /* option: never MariaDB's bulk protocol (tests, benchmarks) */
   int retries;              /* option: runs of a write again after a deadlock */
   int pipeline;             /* option: collect a write's rows while earlier ones are sent */
+  double timeout;           /* option: seconds a call may take, 0: no limit */
+  double slice;             /* option: seconds of work per step of a resumable call */
+  const char *closed_why;   /* static text: why the connection was closed under a call */
   char version[96];
   char where[200];          /* user@host:port/db, for __tostring */
 } conn_t;
 
-/* State of one call (upsert, get, ...). The body runs under lua_pcall; op_run
- * releases everything listed here on every exit, so a body may simply raise. */
-typedef struct op {
+typedef struct op op_t;
+/* A continuation: one piece of a method, run on the call's own Lua stack with
+ * the method's slots at 1..top. It does Lua work, then asks the runtime for
+ * what comes next (op_sql, op_embed, op_return...) and returns; the runtime
+ * calls the next piece when that is done. It may raise at any point. */
+typedef void (*op_fn)(lua_State *L, op_t *op);
+
+/* What a call is waiting for (the runtime's, read by nobody else). */
+enum { PEND_NONE, PEND_IO, PEND_EMBED, PEND_YIELD, PEND_SLEEP };
+
+/* op_sql flags */
+enum {
+  SQL_RESULT = 1, /* the statement returns rows: keep them in op->res */
+  SQL_TRY = 2,    /* a server error goes to the next piece (op->err), not failing the call */
+  SQL_WARN = 4,   /* a warning fails the call: its result would not mean what it says */
+  SQL_TIMED = 8   /* with a deadline, the server limits the statement (MariaDB) */
+};
+
+/* State of one call (upsert, get, ...). Everything in it is released by the
+ * runtime on every exit, so a piece may simply raise. */
+struct op {
   conn_t *conn;             /* NULL in a dry run (golden tests): statements are collected */
   const char *fname;        /* the method's name, for argument errors */
   int dialect;
-  int no_backslash;         /* server runs with NO_BACKSLASH_ESCAPES */
   unsigned long max_packet;
   int failed;               /* the error was raised by op_fail: return nil, msg, ... */
   int raise;                /* the error is API misuse: re-raise it */
-  unsigned int err_no;
+  unsigned int err_no;      /* of the failure */
   char sqlstate[6];
   int in_txn;               /* roll back on failure */
-  int dry_idx;              /* dry run: stack index of the table of statements */
+  int dry_idx;              /* dry run: stack slot of the table of statements */
   sbuf sql;                 /* the statement being built */
   sbuf cond;                /* a filter's condition, built once for many statements */
   sbuf scratch;             /* small temporary text (an operand before quoting) */
-  MYSQL_RES *res;           /* the result being read */
-  void *state;              /* call-specific resources ... */
-  void (*release)(void *);  /* ... and how to free them */
-} op_t;
+  const char *too_big;      /* what to do when a statement is too big (a hint) */
+  MYSQL_RES *res;           /* the rows of the last SQL_RESULT statement */
+  MYSQL_STMT *stmt;         /* a prepared statement (op_prepare); closed by the runtime */
+  void *state;              /* the method's own state ... */
+  void (*release)(void *);  /* ... and how to free it (memory only, no I/O) */
+  /* the last statement (SQL_TRY) */
+  unsigned int err;         /* its errno, 0 when it succeeded */
+  char errstate[6];
+  char errmsg[400];
+  /* the runtime's (call.c) */
+  op_fn next;               /* what runs when the pending thing is done */
+  op_fn idle;               /* Lua work to do while a statement is in flight */
+  int pending;              /* PEND_* */
+  int io;                   /* the I/O in flight */
+  int io_flags;             /* the statement's SQL_* flags */
+  int wait;                 /* MYSQL_WAIT_* the library waits for */
+  double io_until;          /* the library's own timeout for this wait, 0: none */
+  double deadline;          /* CLOCK_MONOTONIC seconds the call must end by, 0: none */
+  double wake;              /* PEND_SLEEP: until when */
+  double slice_end;         /* when this step's Lua work should stop, 0: never */
+  int ef;                   /* PEND_EMBED: slot of the embedding function */
+  int embed_ok;             /* its call succeeded (result on top) or raised (error on top) */
+  int done, nret;           /* op_return: the results are the top nret values */
+  op_fn retry_again;        /* retry.c: where the transaction starts again */
+  double retry_backoff;
+  unsigned int rng;         /* jitter for backoffs */
+  const char *connect_host; /* the connect call's parameters */
+  const char *connect_user, *connect_password, *connect_db, *connect_socket;
+  unsigned int connect_port;
+};
 
-/* sender.c: one execution of a prepared statement, on a thread of its own
- * so that the caller can marshal the next rows meanwhile. */
-typedef struct sender {
-  MYSQL_STMT *stmt;
-  int rc;                   /* mysql_stmt_execute's result */
-  int running;              /* the thread has not been joined */
-  pthread_t thread;
-} sender_t;
-void sender_start(sender_t *s, MYSQL_STMT *stmt, int threaded);
-int sender_wait(sender_t *s);
+/* A method: how to start it and what state it needs. */
+typedef struct method {
+  const char *name;
+  op_fn start;              /* the first piece: the method's arguments are at 1..top */
+  size_t state_size;        /* zeroed memory for op->state, or 0 */
+  void (*release)(void *);  /* frees what the state holds */
+} method_t;
 
-/* op.c */
-conn_t *conn_check(lua_State *L, int idx);
+/* ---- call.c: the runtime ------------------------------------------------------- */
+/* conn:<method>(...): runs the whole call here (blocking) and returns its results. */
+int call_blocking(lua_State *L, const method_t *m);
+/* conn:start(name, ...): a call object to drive step by step (resumable). */
+int call_start(lua_State *L, const method_t *m, int sliced);
+/* core.sql(dialect, name, ...): the call as a dry run, its statements collected. */
+int call_dry(lua_State *L, const method_t *m, int dialect);
+/* core.connect / core.start_connect: m starts with a new connection at slot 1. */
+int call_connect(lua_State *L, const method_t *m, conn_t *c, double limit, int resumable);
+void call_register(lua_State *L);
+/* The connection is closing (close, __gc): end its call hard, if any. */
+void call_abandon_conn(lua_State *L, conn_t *c, const char *why);
+double now_mono(void);
+
+/* What a continuation asks for next (each returns; `next` runs later). */
+void op_sql(lua_State *L, op_t *op, int flags, op_fn next);
+void op_prepare(lua_State *L, op_t *op, op_fn next);
+void op_execute(lua_State *L, op_t *op, op_fn next);
+void op_embed(lua_State *L, op_t *op, int ef, op_fn next);
+void op_yield(lua_State *L, op_t *op, op_fn next);
+void op_sleep(lua_State *L, op_t *op, double seconds, op_fn next);
+void op_connect(lua_State *L, op_t *op, op_fn next);
+void op_return(lua_State *L, op_t *op, int nret);
+/* Is this step's time up? (Resumable calls do Lua work in slices.) */
+int op_slice_over(op_t *op);
+/* Seconds left before the call's deadline; a large number when it has none. */
+double op_time_left(op_t *op);
+
+/* ---- op.c: what continuations use ---------------------------------------------- */
 void op_init(op_t *op, conn_t *c, const char *fname, int dialect);
-int op_run(lua_State *L, op_t *op, lua_CFunction body);
-int op_call(lua_State *L, const char *fname, lua_CFunction body);
-int op_dry(lua_State *L, const char *fname, lua_CFunction body);
+conn_t *conn_check(lua_State *L, int idx);
 size_t op_statement_limit(op_t *op);
 void op_check_fields(lua_State *L, op_t *op, int idx, const char *const fields[]);
-op_t *op_get(lua_State *L);
 int op_fail(lua_State *L, op_t *op, const char *fmt, ...);
 int op_argerror(lua_State *L, op_t *op, int arg, const char *fmt, ...);
+int op_sqlfail(lua_State *L, op_t *op);
+int op_sqlfail_as(lua_State *L, op_t *op, const char *fmt, ...);
 void op_check_sql(lua_State *L, op_t *op);
-void op_exec(lua_State *L, op_t *op, const char *sql, size_t len);
-void op_exec_buf(lua_State *L, op_t *op);
-MYSQL_RES *op_query_buf(lua_State *L, op_t *op);
 void op_free_result(op_t *op);
-void op_begin(lua_State *L, op_t *op);
-void op_commit(lua_State *L, op_t *op);
-void op_table_name(lua_State *L, op_t *op, int idx, char out[TABLE_NAME_SIZE]);
+void op_begin(lua_State *L, op_t *op, op_fn next);
+void op_commit(lua_State *L, op_t *op, op_fn next);
 void op_table(lua_State *L, op_t *op, int idx, char out[TABLE_NAME_SIZE]);
 int op_dimension(lua_State *L, op_t *op, int idx);
 void op_dry_begin(lua_State *L, op_t *op);
 int op_dry_result(lua_State *L, op_t *op);
-unsigned int op_try_buf(lua_State *L, op_t *op);
-int op_sqlfail(lua_State *L, op_t *op);
-int op_sqlfail_as(lua_State *L, op_t *op, const char *fmt, ...);
-const char *valid_collection_name(const char *name, size_t len);
+unsigned long long op_affected(op_t *op);
+const char *valid_collection_name(const char *name, size_t len, size_t max);
 int dialect_from_name(lua_State *L, int idx);
 const char *dialect_name(int dialect);
 
-/* conn.c */
+/* ---- conn.c ------------------------------------------------------------------------ */
 int conn_open(lua_State *L);
+int conn_start_open(lua_State *L);
 void conn_register(lua_State *L);
 
-/* collection.c */
-int coll_create(lua_State *L);
-int coll_describe(lua_State *L);
-int coll_list(lua_State *L);
-int coll_has(lua_State *L);
-int coll_delete(lua_State *L);
-int coll_create_sql(lua_State *L);
+/* ---- tls.c --------------------------------------------------------------------------- */
 
-/* filter.c */
+/* ---- the methods ---------------------------------------------------------------------- */
+extern const method_t coll_create_method, coll_describe_method, coll_list_method, coll_has_method,
+    coll_delete_method;
+extern const method_t upsert_method, add_method, update_method;
+extern const method_t delete_method, get_method, count_method, query_method, sql_method;
+
+/* ---- filter.c ------------------------------------------------------------------------- */
 int filter_build(lua_State *L, op_t *op, int arg, int where, int where_document);
 
-/* delete.c */
-int delete_run(lua_State *L);
-int delete_sql(lua_State *L);
-
-/* query.c */
-int query_run(lua_State *L);
-int query_sql(lua_State *L);
-
-/* upsert.c */
-int upsert_run(lua_State *L);
-int add_run(lua_State *L);
-int update_run(lua_State *L);
-int upsert_sql(lua_State *L);
-int add_sql(lua_State *L);
-int update_sql(lua_State *L);
-
-/* embed.c */
-int embed_call(lua_State *L, int fn, int docs, const char *what, lua_Integer first, int dim, float *out);
+/* ---- embed.c: checking what an embedding function returned --------------------------- */
+int embed_check(lua_State *L, int res, lua_Integer m, const char *what, lua_Integer first, int dim,
+                float *out);
+int embed_failed(lua_State *L, op_t *op, int idx, const char *what, lua_Integer first, lua_Integer last);
 int embed_probe(lua_State *L);
 
-/* sql.c */
-int conn_query(lua_State *L);
-unsigned long long op_affected(op_t *op);
+/* ---- retry.c: running a write transaction again after a deadlock ----------------- */
+/* Whether the failed statement (op->err) is worth a new attempt: a deadlock
+ * or lock wait, retries left, time left for the backoff. If so, rolls back
+ * and sleeps (jittered, doubling), then `again` runs; else 0. */
+int retry_after(lua_State *L, op_t *op, int *attempt, op_fn again);
 
-/* read.c */
+/* ---- sqlfrag.c: SQL pieces that reads, deletes and queries share ------------------- */
 enum { INC_DOC = 1, INC_META = 2, INC_EMB = 4, INC_DIST = 8 };
 int include_parse(lua_State *L, op_t *op, int args, int def, int allowed);
 lua_Integer opt_count(lua_State *L, op_t *op, int args, const char *key, lua_Integer def);
@@ -144,10 +209,6 @@ void select_from(op_t *op, const char *table);
 void add_cond(op_t *op, int has_cond, int first);
 void ids_list(lua_State *L, op_t *op, int idx);
 void add_id_list(lua_State *L, op_t *op, int list, lua_Integer *next, size_t reserve);
-int read_get(lua_State *L);
-int read_get_sql(lua_State *L);
-int read_count(lua_State *L);
-int read_count_sql(lua_State *L);
 
 /* The light userdata NULL, same value as lua-cjson's cjson.null. */
 #define pushnull(L) lua_pushlightuserdata((L), NULL)

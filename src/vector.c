@@ -21,6 +21,30 @@ const char *vec_status_text(int status) {
   }
 }
 
+int vec_message(lua_State *L, int idx, int status, const char *what, lua_Integer pos, int dim) {
+  idx = lua_absindex(L, idx);
+  switch (status) {
+    case VEC_NOTTABLE:
+      lua_pushfstring(L, "%s must be a list of numbers, got %s", what, luaL_typename(L, idx));
+      return 1;
+    case VEC_NOTNUM:
+      lua_rawgeti(L, idx, pos);
+      lua_pushfstring(L, "%s[%I] must be a number, got %s", what, pos, luaL_typename(L, -1));
+      lua_remove(L, -2);
+      return 1;
+    case VEC_EXTRA:
+      lua_pushfstring(L, "%s has keys besides 1..%d: a vector is a plain list of numbers", what, dim);
+      return 1;
+    case VEC_LENGTH:
+      lua_pushfstring(L, "%s has %I numbers; the collection's dimension is %d", what, pos, dim);
+      return 0;
+    default:
+      lua_pushfstring(L, "%s[%I] is %s", what, pos,
+                      status == VEC_NONFINITE ? "NaN or infinite" : "too large for a float32");
+      return 0;
+  }
+}
+
 /* True when the table at idx has a border at n and no keys outside 1..n.
  * Holes inside 1..n are not looked for: every caller reads each item 1..n
  * and reports a nil one by its index, which says more than "has holes".

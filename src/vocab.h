@@ -1,0 +1,60 @@
+/* The words every part of the core shares: server error numbers, limits,
+ * distance names, vector messages. One home each, so that two files can
+ * never disagree about what 1062 means or how wide a vector may be. */
+#ifndef SEEKDB_VOCAB_H
+#define SEEKDB_VOCAB_H
+
+/* ---- server and client error numbers we act on ------------------------------ */
+#define ER_TABLE_EXISTS 1050
+#define ER_BAD_TABLE 1051
+#define ER_DUP_ENTRY 1062
+#define ER_NO_SUCH_TABLE 1146
+#define ER_LOCK_WAIT_TIMEOUT 1205
+#define ER_LOCK_DEADLOCK 1213
+#define ER_STATEMENT_TIMEOUT 1969 /* MariaDB's max_statement_time */
+#define CR_SERVER_GONE 2006
+#define CR_SERVER_LOST 2013
+#define CR_COMMANDS_OUT_OF_SYNC 2014
+
+/* ---- limits -------------------------------------------------------------------- */
+/* A vector column: MariaDB allows VECTOR(16383); seekdb/OceanBase collections
+ * are made with at most 4096 (pyseekdb's range). Reading and writing accept
+ * whatever an existing table says, up to the widest any server allows. */
+#define DIM_MAX_MARIADB 16383
+#define DIM_MAX_SEEKDB 4096
+#define DIM_MAX_ANY 65535
+/* Longest v1 collection name: the table is `c$v1$<name>` and MySQL-family
+ * servers allow 64 characters in a table name. v2 names only live in the
+ * catalog (their table is c$v2$<id>): pyseekdb allows 512. */
+#define NAME_MAX_V1 59
+#define NAME_MAX_V2 512
+#define TABLE_NAME_SIZE 72
+/* Bytes of a packet that are not the statement: its header and the command
+ * byte, with room to spare. A statement may be max_allowed_packet less this. */
+#define PACKET_MARGIN 1024
+/* Ids: the primary key is VARBINARY(254) on MariaDB (a vector index allows
+ * a key of at most 256 bytes), varbinary(512) on seekdb (pyseekdb's DDL). */
+#define ID_MAX_MARIADB 254
+#define ID_MAX_SEEKDB 512
+
+/* ---- distances ------------------------------------------------------------------ */
+enum distance { DIST_COSINE, DIST_L2, DIST_IP };
+/* NULL-terminated, in enum order: for luaL_checkoption and messages */
+extern const char *const distance_names[];
+/* The SQL function measuring that distance in a dialect (vocab.c). */
+const char *distance_function(int dialect, int dist);
+
+/* ---- vectors --------------------------------------------------------------------- */
+enum vec_status {
+  VEC_OK = 0,
+  VEC_NOTTABLE, /* not a table */
+  VEC_LENGTH,   /* wrong number of items; *pos gets the count found */
+  VEC_NOTNUM,   /* item *pos is not a number */
+  VEC_NONFINITE,/* item *pos is NaN or infinite */
+  VEC_RANGE,    /* item *pos does not fit a float32 */
+  VEC_EXTRA     /* keys besides 1..dim */
+};
+/* "is not a table of numbers"...: what is wrong, after the item's name */
+const char *vec_status_text(int status);
+
+#endif
