@@ -45,9 +45,12 @@ build = {
   modules = {
     seekdb = "lua/seekdb.lua",
     ["seekdb.pretty"] = "lua/seekdb/pretty.lua",
+    ["seekdb.loop"] = "lua/seekdb/loop.lua",
     ["seekdb.core"] = {
       sources = {
         "src/buffer.c",
+        "src/call.c",
+        "src/collect.c",
         "src/collection.c",
         "src/conn.c",
         "src/core.c",
@@ -58,12 +61,16 @@ build = {
         "src/op.c",
         "src/query.c",
         "src/read.c",
-        "src/sender.c",
+        "src/retry.c",
         "src/sql.c",
-        "src/upsert.c",
+        "src/sqlfrag.c",
         "src/vector.c",
+        "src/vocab.c",
+        "src/write.c",
+        "src/write_bulk.c",
+        "src/write_text.c",
       },
-      libraries = { "mariadb", "cjson", "pthread" },
+      libraries = { "mariadb", "cjson" },
       incdirs = {
         "src",
         "$(MARIADB_INCDIR)/mariadb",

@@ -72,6 +72,10 @@ function loop.cqueues()
     if not cqueues.running() then return call:wait() end
     if fd then
       if timeout then cqueues.poll(call, timeout) else cqueues.poll(call) end
+      -- cqueues keeps a descriptor it polled registered until its next turn;
+      -- the call may close this one (a timeout, the client's close): let go
+      -- of it now, while it is open
+      cqueues.cancel(fd)
     else
       cqueues.sleep(timeout or 0)
     end
