@@ -395,7 +395,11 @@ static void timed_out(call_t *c) {
  * events that occurred (MYSQL_WAIT_*), or -1 when the caller did not look. */
 static int advance(lua_State *L, call_t *c, int ready) {
   op_t *op = &c->op;
-  if (c->sliced && c->phase == PHASE_RUN) op->slice_end = now_mono() + (op->conn ? op->conn->slice : 0.001);
+  int ran = 0; /* a step runs at least one piece before its time is up: it always gets on */
+  if (c->sliced && c->phase == PHASE_RUN) {
+    double slice = op->conn ? op->conn->slice : 0.001;
+    op->slice_end = slice > 0 ? now_mono() + slice : 0; /* 0: no slices */
+  }
   for (;;) {
     if (c->phase == PHASE_OVER) return STEP_DONE;
     switch (op->pending) {
@@ -407,8 +411,9 @@ static int advance(lua_State *L, call_t *c, int ready) {
           r |= poll_now(mysql_get_socket(op->conn->my), op->wait, 0);
         if (!(r & (MYSQL_WAIT_READ | MYSQL_WAIT_WRITE | MYSQL_WAIT_EXCEPT))) {
           if (op->idle && c->phase == PHASE_RUN) {
-            if (c->sliced && op_slice_over(op)) return STEP_YIELD;
+            if (c->sliced && ran && op_slice_over(op)) return STEP_YIELD;
             run_pieces(L, c, 1);
+            ran = 1;
             continue;
           }
           until = wait_until(c);
@@ -448,8 +453,9 @@ static int advance(lua_State *L, call_t *c, int ready) {
       continue;
     }
     if (c->phase == PHASE_RUN && !op->done) {
-      if (c->sliced && op_slice_over(op) && op->next) return STEP_YIELD;
+      if (c->sliced && ran && op_slice_over(op) && op->next) return STEP_YIELD;
       run_pieces(L, c, 0);
+      ran = 1;
       continue;
     }
     if (c->phase == PHASE_RUN) { /* done: clean up, keeping the results */
