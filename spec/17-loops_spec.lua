@@ -94,6 +94,55 @@ describe("slices: no step of a resumable call does work that grows with the call
     return unpack(r, 3, r.n)
   end
 
+  for _, protocol in ipairs { "bulk", "text" } do
+    it("upsert, update and upsert without vectors (" .. protocol .. " protocol)", function()
+      local c = assert(seekdb.Client(helper.options { database = helper.databases[client], loop = "yield",
+        text_protocol = protocol == "text" }))
+      local col = plain_collection(c, "s" .. protocol, 4)
+      worst_step(protocol .. " upsert", function()
+        return assert(col:upsert { ids = ids, embeddings = vecs, metadatas = metas, documents = docs })
+      end)
+      assert.are.equal(N, admin:query("SELECT COUNT(*) AS n FROM `" .. col._table .. "`")[1].n + 0)
+      -- half of the ids are missing, each given twice
+      local uids, umetas = {}, {}
+      for i = 1, N do
+        uids[i] = i % 2 == 0 and ids[i] or ("missing%06d"):format(i % 1000)
+        umetas[i] = { u = i }
+      end
+      local res = worst_step(protocol .. " update", function()
+        return assert(col:update { ids = uids, metadatas = umetas })
+      end)
+      assert.are.equal(math.floor(N / 2), res.updated)
+      assert.are.equal(500, #res.missing)
+      assert.are.equal("missing000001", res.missing[1])
+      local half, hmetas = {}, {}
+      for i = 1, math.floor(N / 2) do half[i], hmetas[i] = ids[2 * i], { v = i } end
+      worst_step(protocol .. " upsert without vectors", function()
+        return assert(col:upsert { ids = half, metadatas = hmetas })
+      end)
+      local got = assert(admin:query("SELECT JSON_VALUE(metadata, '$.v') AS v FROM `" .. col._table
+        .. "` WHERE _id = '" .. ids[2] .. "'"))
+      assert.are.equal("1", got[1].v)
+      c:close()
+    end)
+  end
+
+  it("add finds an id given twice in a slice", function()
+    -- 200,000 ids in reverse order: before, the first passes of the sort
+    -- and the look for repeats ran in one step (16 ms)
+    local M = instrumented and N or 200000
+    local col = plain_collection(client, "sadd", 4)
+    local twice, same = {}, {}
+    for i = 1, M do twice[i], same[i] = ("id%06d"):format(M - i), vecs[1] end
+    twice[M] = twice[M - 1000]
+    local ok, err = worst_step("add with an id twice", function()
+      return col:add { ids = twice, embeddings = same }
+    end)
+    assert.is_nil(ok)
+    assert.matches(("ids%%[%d%%] %%('%s'%%) is the same id as ids%%[%d%%]"):format(M, twice[M], M - 1000), err)
+    assert.are.equal(0, col:count())
+  end)
+
   it("a slice of 1 ns stops at every check, and the results are the same", function()
     -- every place that looks at the clock yields: each piece goes on from
     -- where it stopped (the sort, the checks, the statements built in parts),

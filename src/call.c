@@ -760,6 +760,7 @@ int call_blocking(lua_State *L, const method_t *m) {
 int call_start(lua_State *L, const method_t *m, int sliced) {
   call_t *c = call_new(L, m, conn_check(L, 1), 0);
   c->sliced = sliced;
+  c->op.sliced = sliced && c->op.conn->slice > 0;
   return 1;
 }
 

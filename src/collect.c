@@ -89,7 +89,9 @@ static lua_Integer field_count(lua_State *L, op_t *op, batch_t *b, int slot) {
   /* one vector is a list of numbers; one metadata is a table with string keys */
   if (slot == F_EMB && first == LUA_TNUMBER) return 1;
   if (slot == F_META && !(n > 0 && (first == LUA_TTABLE || first == LUA_TLIGHTUSERDATA))) return 1;
-  if (!seq_exact_full(L, slot, n))
+  /* the quick look (a plain array passes at once); every key is looked at
+   * by collect_keys, a slice at a time */
+  if (!seq_exact(L, slot, n))
     op_argerror(L, op, 1, "%s must be a list with keys 1..n (no holes, no other keys)", FIELD_NAME(slot));
   /* a list of vectors holds tables: {"1", "2"} is not a vector of one id */
   if (slot == F_EMB && first != LUA_TTABLE && first != LUA_TLIGHTUSERDATA)
@@ -126,6 +128,29 @@ void collect_shape(lua_State *L, op_t *op, batch_t *b) {
   luaL_checkstack(L, 8, "upsert");
 }
 
+/* Every list has no keys but 1..n (what seq_exact_full checks), a slice at a
+ * time: between steps, the key to go on from is on the stack's top. 1 when
+ * done, 0 at a slice's end. */
+int collect_keys(lua_State *L, op_t *op, batch_t *b) {
+  if (b->key_slot < F_IDS) b->key_slot = F_IDS;
+  for (; b->key_slot <= F_LAST; b->key_slot++) {
+    int slot = b->key_slot;
+    if (!b->list[slot]) continue;
+    if (!b->key_started) {
+      lua_pushnil(L);
+      b->key_started = 1;
+    }
+    while (lua_next(L, slot)) {
+      lua_pop(L, 1);
+      if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > b->n)
+        op_argerror(L, op, 1, "%s must be a list with keys 1..n (no holes, no other keys)", FIELD_NAME(slot));
+      if (++b->keys_seen % 256 == 0 && op_slice_over(op)) return 0;
+    }
+    b->key_started = 0;
+  }
+  return 1;
+}
+
 /* ---- ids, and their order ----------------------------------------------------------- */
 
 static const char *keep(lua_State *L, op_t *op, batch_t *b, const char *s, size_t len) {
@@ -134,10 +159,17 @@ static const char *keep(lua_State *L, op_t *op, batch_t *b, const char *s, size_
   return copy;
 }
 
+/* The id's first 8 bytes, big-endian (zeros after a shorter id): the sort's fast compare. */
+static uint64_t id_key(const char *id, size_t len) {
+  uint64_t key = 0;
+  for (size_t k = 0; k < 8; k++) key = key << 8 | (k < len ? (unsigned char)id[k] : 0);
+  return key;
+}
+
 static void read_id(lua_State *L, op_t *op, batch_t *b, lua_Integer i) {
   char lb[48];
   item_t *it = &b->items[i];
-  size_t max = op->dialect == DIALECT_MARIADB ? ID_MAX_MARIADB : ID_MAX_SEEKDB, k;
+  size_t max = op->dialect == DIALECT_MARIADB ? ID_MAX_MARIADB : ID_MAX_SEEKDB;
   const char *id;
   push_field_item(L, b, F_IDS, i);
   if (lua_type(L, -1) != LUA_TSTRING)
@@ -149,8 +181,7 @@ static void read_id(lua_State *L, op_t *op, batch_t *b, lua_Integer i) {
             field_label(lb, b, F_IDS, i), (lua_Integer)it->idlen, dialect_name(op->dialect), (lua_Integer)max);
   it->id = keep(L, op, b, id, it->idlen);
   lua_pop(L, 1);
-  it->key = 0;
-  for (k = 0; k < 8; k++) it->key = it->key << 8 | (k < it->idlen ? (unsigned char)it->id[k] : 0);
+  it->key = id_key(it->id, it->idlen);
 }
 
 /* Reads the ids (every one, before any item): 1 when done, 0 at a slice's end. */
@@ -161,7 +192,6 @@ int collect_ids(lua_State *L, op_t *op, batch_t *b) {
     b->ids_read++;
     if (b->ids_read % SLICE_CHECK == 0 && op_slice_over(op)) return 0;
   }
-  b->sort_width = b->sort_width ? b->sort_width : 1;
   return 1;
 }
 
@@ -178,42 +208,106 @@ static int id_before(const batch_t *b, uint32_t x, uint32_t y) {
   return x < y;
 }
 
+/* The byte order of an item's id against another id (<0, 0, >0). */
+static int id_cmp(const item_t *p, const char *id, size_t len, uint64_t key) {
+  size_t n = p->idlen < len ? p->idlen : len;
+  int c;
+  if (p->key != key) return p->key < key ? -1 : 1;
+  c = n > 8 ? memcmp(p->id + 8, id + 8, n - 8) : 0;
+  if (c) return c;
+  return p->idlen == len ? 0 : p->idlen < len ? -1 : 1;
+}
+
+/* The first position in the sorted order whose item has this id, or -1. */
+lua_Integer collect_find(batch_t *b, const char *id, size_t len) {
+  uint64_t key = id_key(id, len);
+  lua_Integer lo = 0, hi = b->n;
+  while (lo < hi) {
+    lua_Integer mid = lo + (hi - lo) / 2;
+    if (id_cmp(&b->items[b->order[mid]], id, len, key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < b->n && id_cmp(&b->items[b->order[lo]], id, len, key) == 0 ? lo : -1;
+}
+
 static void same_id_twice(lua_State *L, op_t *op, batch_t *b, uint32_t first, uint32_t second) {
   char lb[48];
   op_fail(L, op, "%s ('%s') is the same id as ids[%I]: add inserts each id once",
           field_label(lb, b, F_IDS, second), id_text(L, &b->items[second]), (lua_Integer)first + 1);
 }
 
-/* A bottom-up merge sort of b->order, a slice at a time: 1 when sorted. */
+static int same_id(const item_t *p, const item_t *q) {
+  return p->key == q->key && p->idlen == q->idlen && memcmp(p->id, q->id, p->idlen) == 0;
+}
+
+/* How many positions the sort handles between looks at the clock. */
+#define SORT_CHECK 256
+
+enum { SORT_CHECK_ORDER, SORT_MERGE, SORT_REPEATS, SORT_DONE };
+
+static void merge_from(batch_t *b, lua_Integer lo) {
+  lua_Integer n = b->n, w = b->sort_width;
+  b->sort_pos = lo;
+  b->sort_p = b->sort_k = lo;
+  b->sort_q = lo + w < n ? lo + w : n;
+}
+
+/* A bottom-up merge sort of b->order, then a pass that finds ids given more
+ * than once (adjacent now: an error for add, marked as repeats otherwise).
+ * A slice at a time, each step's place kept in b (the pass's width, the
+ * merge's positions), so that no step's work grows with the number of
+ * items: 1 when done, 0 at a slice's end. */
 int collect_sort(lua_State *L, op_t *op, batch_t *b) {
   lua_Integer n = b->n, i;
-  for (;;) {
-    lua_Integer w = b->sort_width;
-    if (w == 1) { /* already in order? (ids written in order often are) */
-      for (i = 1; i < n && !id_before(b, b->order[i], b->order[i - 1]); i++) {}
-      if (i >= n) break;
-    }
-    if (w >= n) break;
-    while (b->sort_pos < n) {
-      lua_Integer lo = b->sort_pos, mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
-      lua_Integer p = lo, q = mid, k = lo;
-      while (p < mid && q < hi) b->tmp[k++] = id_before(b, b->order[q], b->order[p]) ? b->order[q++] : b->order[p++];
-      while (p < mid) b->tmp[k++] = b->order[p++];
-      while (q < hi) b->tmp[k++] = b->order[q++];
-      b->sort_pos = hi;
-      if (b->sort_pos < n && (hi - lo) >= 256 && op_slice_over(op)) return 0;
-    }
-    memcpy(b->order, b->tmp, (size_t)n * sizeof *b->order);
-    b->sort_pos = 0;
-    b->sort_width = (int)(2 * w > n ? n : 2 * w);
-    if (b->sort_width >= n) break;
+  if (b->sort_stage == SORT_CHECK_ORDER) { /* already in order? (ids written in order often are) */
+    for (i = b->sort_i > 1 ? b->sort_i : 1; i < n && !id_before(b, b->order[i], b->order[i - 1]); i++)
+      if (i % SORT_CHECK == 0 && op_slice_over(op)) {
+        b->sort_i = i + 1;
+        return 0;
+      }
+    b->sort_i = 1;
+    b->sort_stage = i >= n ? SORT_REPEATS : SORT_MERGE;
+    b->sort_width = 1;
+    merge_from(b, 0);
   }
-  b->sort_width = (int)n;
-  if (b->mode == MODE_ADD) /* an id twice: adjacent now */
-    for (i = 1; i < n; i++) {
-      const item_t *p = &b->items[b->order[i - 1]], *q = &b->items[b->order[i]];
-      if (p->idlen == q->idlen && memcmp(p->id, q->id, p->idlen) == 0) same_id_twice(L, op, b, b->order[i - 1], b->order[i]);
+  while (b->sort_stage == SORT_MERGE) {
+    lua_Integer w = b->sort_width, lo = b->sort_pos;
+    lua_Integer mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+    lua_Integer p = b->sort_p, q = b->sort_q, k = b->sort_k;
+    const uint32_t *from = b->order;
+    uint32_t *to = b->tmp;
+    while (k < hi) {
+      to[k++] = p < mid && (q >= hi || !id_before(b, from[q], from[p])) ? from[p++] : from[q++];
+      if (k % SORT_CHECK == 0 && k < hi && op_slice_over(op)) {
+        b->sort_p = p, b->sort_q = q, b->sort_k = k;
+        return 0;
+      }
     }
+    if (hi < n) {
+      merge_from(b, hi);
+      if (hi % SORT_CHECK < 2 * w && op_slice_over(op)) return 0; /* short merges: look now and then */
+      continue;
+    }
+    b->order = b->tmp; /* the pass is done: its output is the order */
+    b->tmp = (uint32_t *)from;
+    b->sort_width = 2 * w;
+    merge_from(b, 0);
+    if (b->sort_width >= n) b->sort_stage = SORT_REPEATS;
+  }
+  if (b->sort_stage == SORT_REPEATS) {
+    for (i = b->sort_i > 1 ? b->sort_i : 1; i < n; i++) {
+      item_t *p = &b->items[b->order[i - 1]], *q = &b->items[b->order[i]];
+      if (same_id(p, q)) {
+        if (b->mode == MODE_ADD) same_id_twice(L, op, b, b->order[i - 1], b->order[i]);
+        q->repeat = 1; /* the sort is stable: the first of equal ids is the one given first */
+      }
+      if (i % SORT_CHECK == 0 && op_slice_over(op)) {
+        b->sort_i = i + 1;
+        return 0;
+      }
+    }
+    b->sort_stage = SORT_DONE;
+  }
   return 1;
 }
 

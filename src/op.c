@@ -38,6 +38,17 @@ size_t op_statement_limit(op_t *op) {
   return op->max_packet > 2 * PACKET_MARGIN ? op->max_packet - PACKET_MARGIN : op->max_packet / 2;
 }
 
+/* Connector/C sends a statement in one go while the socket takes it, and
+ * building it is a pass over all its bytes: in a resumable call, statements
+ * of about 1 MB (a millisecond or two of that work), not max_allowed_packet's
+ * 16 MB or more in one step. */
+#define STATEMENT_TARGET (1u << 20)
+
+size_t op_statement_target(op_t *op) {
+  size_t limit = op_statement_limit(op);
+  return op->sliced && limit > STATEMENT_TARGET ? STATEMENT_TARGET : limit;
+}
+
 /* Refuses fields of an options table that the method does not know (a typo
  * like `metadata` for `metadatas` would otherwise be silently ignored). */
 void op_check_fields(lua_State *L, op_t *op, int idx, const char *const fields[]) {

@@ -100,6 +100,7 @@ struct op {
   double deadline;          /* CLOCK_MONOTONIC seconds the call must end by, 0: none */
   double wake;              /* PEND_SLEEP: until when */
   double slice_end;         /* when this step's Lua work should stop, 0: never */
+  int sliced;               /* a resumable call: its statements are kept small (op_statement_target) */
   int ef;                   /* PEND_EMBED: slot of the embedding function */
   int embed_ok;             /* its call succeeded (result on top) or raised (error on top) */
   int done, nret;           /* op_return: the results are the top nret values */
@@ -151,6 +152,9 @@ double op_time_left(op_t *op);
 void op_init(op_t *op, conn_t *c, const char *fname, int dialect);
 conn_t *conn_check(lua_State *L, int idx);
 size_t op_statement_limit(op_t *op);
+/* How large a statement of many rows (or ids) should grow: the limit, or in
+ * a resumable call about STATEMENT_TARGET bytes; one row may exceed it. */
+size_t op_statement_target(op_t *op);
 void op_check_fields(lua_State *L, op_t *op, int idx, const char *const fields[]);
 int op_fail(lua_State *L, op_t *op, const char *fmt, ...);
 int op_argerror(lua_State *L, op_t *op, int arg, const char *fmt, ...);

@@ -87,6 +87,15 @@ static void write_ids(lua_State *L, op_t *op) {
   write_sort(L, op);
 }
 
+static void write_keys(lua_State *L, op_t *op) {
+  batch_t *b = op->state;
+  if (!collect_keys(L, op, b)) {
+    op_yield(L, op, write_keys);
+    return;
+  }
+  write_ids(L, op);
+}
+
 /* ---- 2. embedding ----------------------------------------------------------------- */
 
 static void embed_chunk(lua_State *L, op_t *op);
@@ -141,33 +150,39 @@ static void write_error(lua_State *L, op_t *op) {
   op_sqlfail(L, op);
 }
 
-/* update's result: {updated = n, missing = {ids not in the collection}},
- * each id counted once however often the call names it. */
-static void push_update_result(lua_State *L, batch_t *b) {
-  lua_Integer i, updated = 0, m = 0;
-  int seen, missing;
-  lua_newtable(L);
-  seen = lua_gettop(L);
-  lua_createtable(L, 0, 2);
-  lua_newtable(L);
-  missing = lua_gettop(L);
-  for (i = 0; i < b->n; i++) {
-    lua_pushlstring(L, b->items[i].id, b->items[i].idlen);
-    if (lua_rawget(L, seen) == LUA_TNIL) {
-      lua_pushlstring(L, b->items[i].id, b->items[i].idlen);
-      lua_pushboolean(L, 1);
-      lua_rawset(L, seen);
-      if (b->items[i].skip) {
-        lua_pushlstring(L, b->items[i].id, b->items[i].idlen);
-        lua_rawseti(L, missing, ++m);
-      } else updated++;
-    }
-    lua_pop(L, 1);
+/* How many items a loop handles between looks at the clock. */
+#define SLICE_CHECK 64
+
+/* update's result, {updated = n, missing = {ids not in the collection}}: each
+ * id counted once however often the call names it (its first item, in the
+ * order given), built a slice at a time in S_MISSING. */
+static void update_result(lua_State *L, op_t *op) {
+  batch_t *b = op->state;
+  if (lua_isnil(L, S_MISSING)) {
+    lua_newtable(L);
+    lua_replace(L, S_MISSING);
+    b->pos = b->updated = 0;
   }
+  for (; b->pos < b->n; b->pos++) {
+    const item_t *it = &b->items[b->pos];
+    if (it->repeat) continue;
+    if (!it->skip) b->updated++;
+    else {
+      lua_pushlstring(L, it->id, it->idlen);
+      lua_rawseti(L, S_MISSING, (lua_Integer)lua_rawlen(L, S_MISSING) + 1);
+    }
+    if (b->pos % SLICE_CHECK == 0 && op_slice_over(op)) {
+      b->pos++;
+      op_yield(L, op, update_result);
+      return;
+    }
+  }
+  lua_createtable(L, 0, 2);
+  lua_pushvalue(L, S_MISSING);
   lua_setfield(L, -2, "missing");
-  lua_pushinteger(L, updated);
+  lua_pushinteger(L, b->updated);
   lua_setfield(L, -2, "updated");
-  lua_remove(L, seen);
+  op_return(L, op, 1);
 }
 
 static void write_committed(lua_State *L, op_t *op) {
@@ -181,8 +196,11 @@ static void write_committed(lua_State *L, op_t *op) {
     op_dry_result(L, op);
     return;
   }
-  if (b->mode == MODE_UPDATE) push_update_result(L, b);
-  else lua_pushboolean(L, 1);
+  if (b->mode == MODE_UPDATE) {
+    update_result(L, op);
+    return;
+  }
+  lua_pushboolean(L, 1);
   op_return(L, op, 1);
 }
 
@@ -222,30 +240,34 @@ static void require_existing(lua_State *L, op_t *op, batch_t *b) {
 
 static void find_next(lua_State *L, op_t *op);
 
-/* The ids one SELECT ... FOR UPDATE found: into the set at S_FOUND. */
+/* The ids one SELECT ... FOR UPDATE found: their items (every one with that
+ * id: they are together in the sorted order) are not skipped. A slice at a
+ * time: the rows stay in op->res until they are all seen. */
 static void find_rows(lua_State *L, op_t *op) {
   batch_t *b = op->state;
   MYSQL_ROW row;
-  lua_Integer i;
+  int k = 0;
   if (op->err) {
     write_error(L, op);
     return;
   }
   while (op->res && (row = mysql_fetch_row(op->res)) != NULL) {
     unsigned long *len = mysql_fetch_lengths(op->res);
-    lua_pushlstring(L, row[0], len[0]);
-    lua_pushboolean(L, 1);
-    lua_rawset(L, S_FOUND);
+    lua_Integer p = row[0] ? collect_find(b, row[0], len[0]) : -1;
+    for (; p >= 0 && p < b->n; p++) {
+      item_t *it = &b->items[b->order[p]];
+      if (it->idlen != len[0] || memcmp(it->id, row[0], len[0]) != 0) break;
+      it->skip = 0;
+    }
+    if (++k % SLICE_CHECK == 0 && op_slice_over(op)) {
+      op_yield(L, op, find_rows);
+      return;
+    }
   }
   op_free_result(op);
   if (b->pos < b->n) {
     find_next(L, op);
     return;
-  }
-  for (i = 0; i < b->n; i++) {
-    lua_pushlstring(L, b->items[i].id, b->items[i].idlen);
-    b->items[i].skip = lua_rawget(L, S_FOUND) == LUA_TNIL;
-    lua_pop(L, 1);
   }
   if (b->mode == MODE_UPSERT) require_existing(L, op, b);
   write_rows(L, op);
@@ -257,7 +279,7 @@ static void find_rows(lua_State *L, op_t *op) {
 static void find_next(lua_State *L, op_t *op) {
   batch_t *b = op->state;
   sbuf *s = &op->sql;
-  size_t limit = op_statement_limit(op) - 256;
+  size_t limit = op_statement_target(op) - 256;
   lua_Integer k = b->pos;
   s->len = 0;
   sb_adds(s, "SELECT _id FROM ");
@@ -277,8 +299,7 @@ static void write_begin(lua_State *L, op_t *op) {
   batch_t *b = op->state;
   b->no_vectors = op->dialect == DIALECT_MARIADB && !(b->cols & COL_EMB);
   if (op->conn && (b->mode == MODE_UPDATE || (b->mode == MODE_UPSERT && b->no_vectors))) {
-    lua_newtable(L);
-    lua_replace(L, S_FOUND);
+    for (lua_Integer i = 0; i < b->n; i++) b->items[i].skip = 1; /* until found */
     b->pos = 0;
     find_next(L, op);
     return;
@@ -313,12 +334,12 @@ static void write_start(lua_State *L, op_t *op, int mode) {
   lua_getfield(L, A_ARGS, "embeddings"); /* F_EMB */
   lua_getfield(L, A_ARGS, "documents");  /* F_DOC */
   lua_getfield(L, A_ARGS, "metadatas");  /* F_META */
-  lua_pushnil(L);                        /* S_FOUND */
+  lua_pushnil(L);                        /* S_MISSING */
   if (op->conn) lua_pushnil(L);
   else op_dry_begin(L, op);              /* S_DRY */
   collect_shape(L, op, b);
   b->pull = collect_next;
-  write_ids(L, op);
+  write_keys(L, op);
 }
 
 static void upsert_start(lua_State *L, op_t *op) { write_start(L, op, MODE_UPSERT); }

@@ -16,10 +16,10 @@
 enum { COL_DOC = 1, COL_EMB = 2, COL_META = 4 };
 enum { MODE_UPSERT, MODE_ADD, MODE_UPDATE };
 
-/* Stack slots: the method's arguments, the fields of args, then the ids
- * found (update), the dry run's statements. */
+/* Stack slots: the method's arguments, the fields of args, then update's
+ * list of missing ids, the dry run's statements. */
 enum { A_TABLE = 2, A_DIM = 3, A_ARGS = 4, A_EF = 5, A_CHUNK = 6,
-       F_IDS = 7, F_EMB, F_DOC, F_META, F_LAST = F_META, S_FOUND, S_DRY };
+       F_IDS = 7, F_EMB, F_DOC, F_META, F_LAST = F_META, S_MISSING, S_DRY };
 
 /* Rows per execution of the bulk statement (and the items collected before
  * the first one when the write is pipelined). */
@@ -33,6 +33,7 @@ typedef struct item {
   uint64_t key;         /* the id's first 8 bytes, big-endian: the sort's fast compare */
   unsigned char meta_null, vec_null;
   unsigned char skip;   /* update: the id is not in the collection */
+  unsigned char repeat; /* the same id as an item given before it */
 } item_t;
 
 typedef struct batch batch_t;
@@ -49,12 +50,17 @@ struct batch {
   uint32_t *tmp;        /* the sort's other half */
   float *vecs;          /* n * dim, by item number */
   float *zero;          /* MariaDB's NOT NULL placeholder, see write.c */
+  int key_slot, key_started; /* collect_keys: the list whose keys it goes through */
+  lua_Integer keys_seen;
   lua_Integer ids_read; /* ids 0..ids_read-1 are read */
-  int sort_width;       /* the merge sort's progress (collect.c) */
-  lua_Integer sort_pos;
+  int sort_stage;       /* the sort's progress (collect.c): stage, pass width, */
+  lua_Integer sort_width, sort_pos, sort_i; /* merge or scan position, */
+  lua_Integer sort_p, sort_q, sort_k;       /* place inside a merge */
   lua_Integer collected; /* items order[0..collected-1] are checked and marshalled */
   lua_Integer embedded; /* texts given to the embedding function so far */
-  lua_Integer pos;      /* the writer's next position in order */
+  lua_Integer pos;      /* the writer's next position in order (then update's result's, in items) */
+  lua_Integer updated;  /* update's result: ids found and written */
+  lua_Integer text_rows; /* write_text.c: rows in the statement being built */
   int pipelined;        /* items are still being collected while rows are sent */
   int attempt;          /* runs of the transaction after the first */
   int no_vectors;       /* MariaDB upsert without vectors: only existing ids */
@@ -71,10 +77,13 @@ struct batch {
 /* collect.c */
 const char *field_label(char buf[48], batch_t *b, int slot, lua_Integer i);
 void collect_shape(lua_State *L, op_t *op, batch_t *b);
+int collect_keys(lua_State *L, op_t *op, batch_t *b);
 int collect_ids(lua_State *L, op_t *op, batch_t *b);
 int collect_sort(lua_State *L, op_t *op, batch_t *b);
 int collect_next(lua_State *L, op_t *op, batch_t *b);
 int collect_upto(lua_State *L, op_t *op, batch_t *b, lua_Integer upto);
+/* The first position in the sorted order (b->order) of an item with this id, or -1. */
+lua_Integer collect_find(batch_t *b, const char *id, size_t len);
 void push_field_item(lua_State *L, batch_t *b, int slot, lua_Integer i);
 const char *id_text(lua_State *L, const item_t *it);
 

@@ -99,7 +99,7 @@ static void bulk_next(lua_State *L, op_t *op) {
   batch_t *b = op->state;
   bulk_t *k = b->bulk;
   int cols = b->cols | (b->no_vectors ? COL_EMB : 0);
-  size_t limit = op_statement_limit(op), bytes = 64;
+  size_t limit = op_statement_limit(op), target = op_statement_target(op), bytes = 64;
   unsigned int rows = 0, cap = bulk_cap(b->pipelined, b->n - b->pos), c;
   lua_Integer need = b->pos + cap < b->n ? b->pos + cap : b->n;
   while (b->collected < need)
@@ -112,7 +112,7 @@ static void bulk_next(lua_State *L, op_t *op) {
     size_t row;
     if (b->items[i].skip) continue;
     row = bulk_row(k, b, i, (int)rows, cols);
-    if (bytes + row > limit) {
+    if (bytes + row > limit || (rows > 0 && bytes + row > target)) {
       if (rows == 0) fail_row_too_big(L, op, b, i, row);
       break;
     }
