@@ -143,6 +143,22 @@ describe("slices: no step of a resumable call does work that grows with the call
     assert.are.equal(0, col:count())
   end)
 
+  it("get and delete by ids", function()
+    local col = plain_collection(client, "sget", 4)
+    assert(admin:get_collection("sget"):upsert { ids = ids, embeddings = vecs })
+    local want = {}
+    for i = N, 1, -1 do want[#want + 1] = ids[i] end -- the ids in byte order, from the caller
+    want[#want + 1] = "not there"
+    local r = worst_step("get by ids", function()
+      return assert(col:get { ids = want, limit = N, include = { "metadatas", "embeddings" } })
+    end)
+    assert.are.equal(N, #r.ids)
+    assert.are.equal(want[1], r.ids[1])
+    assert.are.equal(want[N], r.ids[N])
+    local n = worst_step("delete by ids", function() return assert(col:delete { ids = want }) end)
+    assert.are.equal(N, n)
+  end)
+
   it("a slice of 1 ns stops at every check, and the results are the same", function()
     -- every place that looks at the clock yields: each piece goes on from
     -- where it stopped (the sort, the checks, the statements built in parts),

@@ -10,7 +10,7 @@ enum { A_TABLE = 2, A_ARGS = 3, S_IDS, S_WHERE, S_WDOC, S_DRY };
 typedef struct delete_state {
   char table[TABLE_NAME_SIZE];
   int cond, attempt;
-  lua_Integer next, n;
+  lua_Integer next, n, checked;
   unsigned long long total;
 } delete_state;
 
@@ -64,6 +64,8 @@ static void delete_begun(lua_State *L, op_t *op) {
   op_sql(L, op, SQL_TRY | SQL_WARN | SQL_TIMED, delete_done);
 }
 
+static void delete_ids_checked(lua_State *L, op_t *op);
+
 static void delete_start(lua_State *L, op_t *op) {
   delete_state *d = op->state;
   op_table(L, op, A_TABLE, d->table);
@@ -81,6 +83,17 @@ static void delete_start(lua_State *L, op_t *op) {
                 "a shorter $contains or $regex)";
   d->cond = filter_build(L, op, 1, S_WHERE, S_WDOC);
   op_dry_begin(L, op); /* S_DRY */
+  if (!lua_isnil(L, S_IDS)) lua_pushnil(L); /* where ids_check goes on from */
+  delete_ids_checked(L, op);
+}
+
+/* The ids are checked (a slice at a time), then deleted. */
+static void delete_ids_checked(lua_State *L, op_t *op) {
+  delete_state *d = op->state;
+  if (!lua_isnil(L, S_IDS) && !ids_check(L, op, S_IDS, &d->checked)) {
+    op_yield(L, op, delete_ids_checked);
+    return;
+  }
   d->n = lua_isnil(L, S_IDS) ? 0 : (lua_Integer)lua_rawlen(L, S_IDS);
   if (!lua_isnil(L, S_IDS) && d->n == 0) { /* no ids: nothing matches */
     if (!op->conn) {

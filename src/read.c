@@ -4,6 +4,7 @@
  * SELECT ... WHERE _id IN (...) as the packet size needs, the rows then put
  * in the order of the requested ids. Rows are decoded in slices in a
  * resumable call, so a large result does not hold its host for long. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,40 +17,10 @@ static const int list_flags[] = {0, INC_DOC, INC_META, INC_EMB, INC_DIST};
 typedef struct get_state {
   char table[TABLE_NAME_SIZE];
   int inc, dim, cond;
-  lua_Integer limit, offset, next, k;
+  lua_Integer limit, offset, next, k, checked;
+  int sorted;                /* reorder: the slot of the rows in the ids' order, 0 before */
+  lua_Integer ri, rk, rskip; /* reorder: the next id, rows kept, rows still to skip (offset) */
 } get_state;
-
-/* The rows at out were read in the server's order; put them in the order of
- * the requested ids (each once), then apply offset and limit. */
-static void reorder(lua_State *L, int ids, int out, int pos, int inc, lua_Integer offset,
-                    lua_Integer limit) {
-  lua_Integer i, n = (lua_Integer)lua_rawlen(L, ids), k = 0, skip = offset;
-  int sorted;
-  rows_new(L, inc);
-  sorted = lua_gettop(L);
-  for (i = 1; i <= n && k < limit; i++) {
-    lua_Integer row;
-    lua_rawgeti(L, ids, i);
-    lua_pushvalue(L, -1);
-    row = lua_rawget(L, pos) == LUA_TNUMBER ? lua_tointeger(L, -1) : 0;
-    lua_pop(L, 1);
-    if (row) { /* used once: a repeated id does not repeat the row */
-      lua_pushboolean(L, 0);
-      lua_rawset(L, pos);
-    } else lua_pop(L, 1);
-    if (!row || skip-- > 0) continue;
-    k++;
-    for (int f = 0; f < 5; f++) {
-      if (f > 0 && !(inc & list_flags[f])) continue;
-      lua_getfield(L, sorted, list_names[f]);
-      lua_getfield(L, out, list_names[f]);
-      lua_rawgeti(L, -1, row);
-      lua_rawseti(L, -3, k);
-      lua_pop(L, 2);
-    }
-  }
-  lua_replace(L, out);
-}
 
 static const char *const get_fields[] = {"ids", "where", "where_document", "include", "limit", "offset", NULL};
 
@@ -58,9 +29,50 @@ enum { A_TABLE = 2, A_DIM = 3, A_ARGS = 4, S_IDS, S_WHERE, S_WDOC, S_OUT, S_POS,
 
 static void get_select(lua_State *L, op_t *op);
 
+/* The rows at S_OUT were read in the server's order; put them in the order
+ * of the requested ids (each once), then apply offset and limit. A slice at
+ * a time: 1 when done (the rows at S_OUT are in order), 0 at a slice's end. */
+static int reorder(lua_State *L, op_t *op, get_state *g) {
+  lua_Integer n = (lua_Integer)lua_rawlen(L, S_IDS), seen = 0;
+  if (!g->sorted) {
+    rows_new_n(L, g->inc, n < g->limit ? n : g->limit);
+    g->sorted = lua_gettop(L);
+    g->ri = 1;
+    g->rk = 0;
+    g->rskip = g->offset;
+  }
+  for (; g->ri <= n && g->rk < g->limit; g->ri++) {
+    lua_Integer row;
+    if (++seen % 64 == 0 && op_slice_over(op)) return 0; /* after 63 ids: a step always gets on */
+    lua_rawgeti(L, S_IDS, g->ri);
+    lua_pushvalue(L, -1);
+    row = lua_rawget(L, S_POS) == LUA_TNUMBER ? lua_tointeger(L, -1) : 0;
+    lua_pop(L, 1);
+    if (row) { /* used once: a repeated id does not repeat the row */
+      lua_pushboolean(L, 0);
+      lua_rawset(L, S_POS);
+    } else lua_pop(L, 1);
+    if (!row || g->rskip-- > 0) continue;
+    g->rk++;
+    for (int f = 0; f < 5; f++) {
+      if (f > 0 && !(g->inc & list_flags[f])) continue;
+      lua_getfield(L, g->sorted, list_names[f]);
+      lua_getfield(L, S_OUT, list_names[f]);
+      lua_rawgeti(L, -1, row);
+      lua_rawseti(L, -3, g->rk);
+      lua_pop(L, 2);
+    }
+  }
+  lua_replace(L, S_OUT);
+  return 1;
+}
+
 static void get_finish(lua_State *L, op_t *op) {
   get_state *g = op->state;
-  if (!lua_isnil(L, S_IDS)) reorder(L, S_IDS, S_OUT, S_POS, g->inc, g->offset, g->limit);
+  if (!lua_isnil(L, S_IDS) && !reorder(L, op, g)) {
+    op_yield(L, op, get_finish);
+    return;
+  }
   if (!op->conn) {
     op_dry_result(L, op);
     return;
@@ -75,6 +87,10 @@ static void get_rows(lua_State *L, op_t *op) {
   get_state *g = op->state;
   MYSQL_ROW row;
   int pos = lua_isnil(L, S_POS) ? 0 : S_POS, n = 0;
+  if (!pos && g->k == 0 && op->res) { /* all the rows of one statement: room for them */
+    rows_new_n(L, g->inc, (lua_Integer)mysql_num_rows(op->res));
+    lua_replace(L, S_OUT);
+  }
   while (op->res && (row = mysql_fetch_row(op->res)) != NULL) {
     unsigned long *len = mysql_fetch_lengths(op->res);
     rows_push(L, op, S_OUT, row, len, g->inc, g->dim, ++g->k);
@@ -115,6 +131,21 @@ static void get_select(lua_State *L, op_t *op) {
   op_sql(L, op, SQL_RESULT | SQL_WARN | SQL_TIMED, get_rows);
 }
 
+/* The ids are checked (a slice at a time), then read. */
+static void get_ids_checked(lua_State *L, op_t *op) {
+  get_state *g = op->state;
+  if (!lua_isnil(L, S_IDS) && !ids_check(L, op, S_IDS, &g->checked)) {
+    op_yield(L, op, get_ids_checked);
+    return;
+  }
+  g->next = 1;
+  if (!lua_isnil(L, S_IDS) && lua_rawlen(L, S_IDS) == 0) {
+    get_finish(L, op);
+    return;
+  }
+  get_select(L, op);
+}
+
 /* get(table, dimension, {ids=, where=, where_document=, include=, limit=, offset=}) */
 static void get_start(lua_State *L, op_t *op) {
   get_state *g = op->state;
@@ -137,16 +168,17 @@ static void get_start(lua_State *L, op_t *op) {
   op->too_big = "a filter this large does not fit in one statement: make it smaller (fewer $in values, "
                 "a shorter $contains or $regex)";
   g->cond = filter_build(L, op, 1, S_WHERE, S_WDOC);
-  rows_new(L, g->inc); /* S_OUT */
-  if (lua_isnil(L, S_IDS)) lua_pushnil(L); /* S_POS: no reordering */
-  else lua_newtable(L);
-  op_dry_begin(L, op); /* S_DRY */
-  g->next = 1;
-  if (!lua_isnil(L, S_IDS) && lua_rawlen(L, S_IDS) == 0) {
-    get_finish(L, op);
-    return;
+  if (lua_isnil(L, S_IDS)) { /* S_OUT, S_POS: no reordering */
+    rows_new(L, g->inc);
+    lua_pushnil(L);
+  } else { /* each id's row number, for reorder */
+    lua_Integer n = (lua_Integer)lua_rawlen(L, S_IDS);
+    rows_new_n(L, g->inc, n);
+    lua_createtable(L, 0, n < INT_MAX ? (int)n : 0);
   }
-  get_select(L, op);
+  op_dry_begin(L, op); /* S_DRY */
+  if (!lua_isnil(L, S_IDS)) lua_pushnil(L); /* where ids_check goes on from */
+  get_ids_checked(L, op);
 }
 
 const method_t get_method = {"get", get_start, sizeof(get_state), NULL};

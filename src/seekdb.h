@@ -206,12 +206,14 @@ enum { INC_DOC = 1, INC_META = 2, INC_EMB = 4, INC_DIST = 8 };
 int include_parse(lua_State *L, op_t *op, int args, int def, int allowed);
 lua_Integer opt_count(lua_State *L, op_t *op, int args, const char *key, lua_Integer def);
 void rows_new(lua_State *L, int inc);
+void rows_new_n(lua_State *L, int inc, lua_Integer n);
 void rows_push(lua_State *L, op_t *op, int out, MYSQL_ROW row, unsigned long *len, int inc, int dim,
                lua_Integer k);
 void select_head(op_t *op, int inc);
 void select_from(op_t *op, const char *table);
 void add_cond(op_t *op, int has_cond, int first);
 void ids_list(lua_State *L, op_t *op, int idx);
+int ids_check(lua_State *L, op_t *op, int idx, lua_Integer *seen);
 void add_id_list(lua_State *L, op_t *op, int list, lua_Integer *next, size_t reserve);
 
 /* The light userdata NULL, same value as lua-cjson's cjson.null. */

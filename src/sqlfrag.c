@@ -3,6 +3,7 @@
  * Lua tables (ids and documents as strings, metadata decoded from JSON,
  * vectors as arrays of numbers, distances as numbers; SQL NULL is
  * seekdb.null). */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,15 +59,20 @@ lua_Integer opt_count(lua_State *L, op_t *op, int args, const char *key, lua_Int
   return v;
 }
 
-/* Pushes {ids = {}, documents = {}, ...}: one list per included field. */
-void rows_new(lua_State *L, int inc) {
+/* Pushes {ids = {}, documents = {}, ...}: one list per included field, with
+ * room for n rows (a list grown a row at a time is copied whole each time it
+ * doubles: one step of a resumable call would pay for all the rows before). */
+void rows_new_n(lua_State *L, int inc, lua_Integer n) {
+  int narr = n > 0 && n < INT_MAX ? (int)n : 0;
   lua_createtable(L, 0, 5);
   for (int f = 0; f < 5; f++) {
     if (f > 0 && !(inc & list_flags[f])) continue;
-    lua_newtable(L);
+    lua_createtable(L, narr, 0);
     lua_setfield(L, -2, list_names[f]);
   }
 }
+
+void rows_new(lua_State *L, int inc) { rows_new_n(L, inc, 0); }
 
 /* Pops the value on top into item k of the list `name` of the rows at out. */
 static void store(lua_State *L, int out, const char *name, lua_Integer k) {
@@ -134,10 +140,9 @@ void add_cond(op_t *op, int has_cond, int first) {
   sb_addc(&op->sql, ')');
 }
 
-/* The ids field at idx as a list: a string becomes {string}; each item must
- * be a string. Replaces the value at idx. */
+/* The ids field at idx as a list: a string becomes {string}. Replaces the
+ * value at idx. The list's keys and items are checked by ids_check. */
 void ids_list(lua_State *L, op_t *op, int idx) {
-  lua_Integer i, n;
   if (lua_type(L, idx) == LUA_TSTRING) {
     lua_createtable(L, 1, 0);
     lua_pushvalue(L, idx);
@@ -147,21 +152,41 @@ void ids_list(lua_State *L, op_t *op, int idx) {
   }
   if (lua_type(L, idx) != LUA_TTABLE)
     op_argerror(L, op, 1, "ids must be a string or a list of strings, got %s", luaL_typename(L, idx));
-  n = (lua_Integer)lua_rawlen(L, idx);
-  if (!seq_exact_full(L, idx, n)) op_argerror(L, op, 1, "ids must be a list with keys 1..n (no holes, no other keys)");
-  for (i = 1; i <= n; i++) {
+}
+
+/* The list of ids at idx has keys 1..n only and a string at each, a slice
+ * at a time (one pass with lua_next): push nil before the first call;
+ * between calls the key to go on from stays on the stack's top. `seen`
+ * counts the keys (0 to start). 1 when done, 0 at a slice's end. */
+int ids_check(lua_State *L, op_t *op, int idx, lua_Integer *seen) {
+  lua_Integer i, n = (lua_Integer)lua_rawlen(L, idx);
+  int bad = 0;
+  while (lua_next(L, idx)) {
+    bad = lua_type(L, -1) != LUA_TSTRING;
+    lua_pop(L, 1);
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > n)
+      op_argerror(L, op, 1, "ids must be a list with keys 1..n (no holes, no other keys)");
+    if (bad) {
+      lua_pop(L, 1);
+      break;
+    }
+    if (++*seen % 256 == 0 && op_slice_over(op)) return 0;
+  }
+  if (!bad && *seen == n) return 1;
+  for (i = 1; i <= n; i++) { /* an item that is not a string, or a hole: the first one */
     lua_rawgeti(L, idx, i);
     if (lua_type(L, -1) != LUA_TSTRING)
       op_argerror(L, op, 1, "ids[%I] must be a string, got %s", i, luaL_typename(L, -1));
     lua_pop(L, 1);
   }
+  return 1;
 }
 
 /* Appends "_id IN (X'..',...)" with ids list[*next ..] while the statement
  * stays under the packet size (at least one id); advances *next. */
 void add_id_list(lua_State *L, op_t *op, int list, lua_Integer *next, size_t reserve) {
   lua_Integer n = (lua_Integer)lua_rawlen(L, list), first = *next;
-  size_t limit = op_statement_limit(op);
+  size_t limit = op_statement_target(op);
   sb_adds(&op->sql, "_id IN (");
   for (; *next <= n; (*next)++) {
     size_t len;
