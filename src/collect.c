@@ -107,13 +107,12 @@ void collect_shape(lua_State *L, op_t *op, batch_t *b) {
   if (n < 0) op_argerror(L, op, 1, "ids is required: an id or a list of ids");
   if (n == 0) op_fail(L, op, "ids is empty: pass at least one id");
   if (n > 0x7fffffff) op_fail(L, op, "ids has %I items: pass at most 2^31 - 1 in one call", n);
-  b->n = n;
+  b->n = b->count[F_IDS] = n;
   b->cols = 0;
   for (slot = F_EMB; slot <= F_META; slot++) {
     lua_Integer c = field_count(L, op, b, slot);
     if (c < 0) continue;
-    if (c != n)
-      op_fail(L, op, "%s has %I items but ids has %I: give one per id", FIELD_NAME(slot), c, n);
+    b->count[slot] = c; /* one per id: collect_keys says so when it has looked at the keys */
     b->cols |= slot == F_EMB ? COL_EMB : slot == F_DOC ? COL_DOC : COL_META;
   }
   if (!b->cols)
@@ -129,12 +128,14 @@ void collect_shape(lua_State *L, op_t *op, batch_t *b) {
 }
 
 /* Every list has no keys but 1..n (what seq_exact_full checks), a slice at a
- * time: between steps, the key to go on from is on the stack's top. 1 when
- * done, 0 at a slice's end. */
+ * time: between steps, the key to go on from is on the stack's top. Then
+ * each list must have one item per id. 1 when done, 0 at a slice's end. */
 int collect_keys(lua_State *L, op_t *op, batch_t *b) {
+  int slot;
   if (b->key_slot < F_IDS) b->key_slot = F_IDS;
   for (; b->key_slot <= F_LAST; b->key_slot++) {
-    int slot = b->key_slot;
+    lua_Integer n = b->count[b->key_slot];
+    slot = b->key_slot;
     if (!b->list[slot]) continue;
     if (!b->key_started) {
       lua_pushnil(L);
@@ -142,12 +143,15 @@ int collect_keys(lua_State *L, op_t *op, batch_t *b) {
     }
     while (lua_next(L, slot)) {
       lua_pop(L, 1);
-      if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > b->n)
+      if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > n)
         op_argerror(L, op, 1, "%s must be a list with keys 1..n (no holes, no other keys)", FIELD_NAME(slot));
       if (++b->keys_seen % 256 == 0 && op_slice_over(op)) return 0;
     }
     b->key_started = 0;
   }
+  for (slot = F_EMB; slot <= F_LAST; slot++)
+    if (b->count[slot] && b->count[slot] != b->n)
+      op_fail(L, op, "%s has %I items but ids has %I: give one per id", FIELD_NAME(slot), b->count[slot], b->n);
   return 1;
 }
 

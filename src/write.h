@@ -45,6 +45,7 @@ struct batch {
   int dim;
   int cols;             /* the columns the call sets */
   int list[F_LAST + 1]; /* per field slot: a list (1) or a single value (0) */
+  lua_Integer count[F_LAST + 1]; /* per field slot: its items (0: not given) */
   item_t *items;        /* in the caller's order */
   uint32_t *order;      /* item numbers in the order rows are written: by id */
   uint32_t *tmp;        /* the sort's other half */
