@@ -87,27 +87,31 @@ function loop.cqueues()
 end
 
 --- luv (libuv): the coroutine that made the call yields; a poll handle on
--- the call's socket and a timer resume it. Outside a coroutine, or when the
--- loop is not running, the call waits in place.
+-- the call's socket and a timer resume it, or an idle handle when the call
+-- only lets others run (the end of a slice). Outside a coroutine the call
+-- waits in place.
 function loop.luv()
   local uv = require "luv"
+  local pack = table.pack or function(...) return { n = select("#", ...), ... } end
+  local unpack = table.unpack or unpack
   return {
     sliced = true,
     run = function(call)
       local co, main = coroutine.running()
       if not co or main or not isyieldable() then return drive(call, wait_here, nothing) end
-      local poll, poll_fd, timer
+      local poll, poll_fd, timer, idle
       local function sleep_until(fd, events, timeout)
         local woken = false
         local function wake()
           if woken then return end
           woken = true
           if poll then poll:stop() end
-          timer:stop()
+          if timer then timer:stop() end
+          if idle then idle:stop() end
           local ok, err = coroutine.resume(co)
           if not ok then error(err, 0) end
         end
-        timer = timer or uv.new_timer()
+        local ms = timeout and math.floor(timeout * 1000 + 0.5)
         if fd then
           if poll and poll_fd ~= fd then
             poll:close()
@@ -118,19 +122,27 @@ function loop.luv()
           end
           poll:start(events == "rw" and "rw" or events, wake)
         end
-        if timeout or not fd then
-          timer:start(math.floor((timeout or 0) * 1000 + 0.5), 0, wake)
+        if not fd and (ms or 0) == 0 then
+          -- one turn of the loop (its timers, its I/O), then on: a 0 ms timer
+          -- would run again in the same pass over the timers (libuv before
+          -- 1.45 runs every timer that is due when it looks, and its clock
+          -- stands still meanwhile), starving the program's own timers
+          idle = idle or uv.new_idle()
+          idle:start(wake)
+        elseif ms then
+          timer = timer or uv.new_timer()
+          timer:start(ms, 0, wake)
         end
         coroutine.yield()
       end
       local function wait(_, fd, events, timeout) sleep_until(fd, events, timeout) end
       local function pause() sleep_until(nil, nil, 0) end
-      local function close_handles(...)
-        if poll then poll:close() end
-        if timer then timer:close() end
-        return ...
-      end
-      return close_handles(drive(call, wait, pause))
+      local r = pack(pcall(drive, call, wait, pause))
+      if poll then poll:close() end
+      if timer then timer:close() end
+      if idle then idle:close() end
+      if not r[1] then error(r[2], 0) end
+      return unpack(r, 2, r.n)
     end,
   }
 end
