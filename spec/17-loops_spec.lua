@@ -487,3 +487,141 @@ describe("luv", function()
     helper.drop(admin)
   end)
 end)
+
+---------------------------------------------------------------------------
+-- An embedding function that fetches its vectors over HTTP, yielding
+---------------------------------------------------------------------------
+
+describe("an embedding function over HTTP under cqueues", function()
+  local cqueues = require "cqueues"
+  local socket = require "cqueues.socket"
+  local cjson = require "cjson"
+  local DIM = 8
+
+  -- The "model": a vector from the text's bytes and their places.
+  local function model(text)
+    local v = {}
+    for j = 1, DIM do
+      local x = 0
+      for i = 1, #text do x = x + text:byte(i) * ((i * 31 + j * 17) % 13 - 6) end
+      v[j] = x / 1000
+    end
+    return v
+  end
+
+  -- A small HTTP/1.1 server in a coroutine of cq: POST /embed with
+  -- {"texts": [...]} answers {"embeddings": [[...], ...]} after 2 ms of
+  -- "inference" (a sleep: other coroutines run meanwhile). One request per
+  -- connection. Ends when stop() is called.
+  local function serve(cq)
+    local srv = assert(socket.listen { host = "127.0.0.1", port = 0 })
+    assert(srv:listen())
+    local _, _, port = srv:localname()
+    local stats = { requests = 0, texts = 0 }
+    local function handle(conn)
+      conn:setmode("b", "b")
+      local request = assert(conn:read("*l"))
+      local len = 0
+      while true do
+        local h = assert(conn:read("*l")):gsub("\r$", "")
+        if h == "" then break end
+        len = tonumber(h:match("^[Cc]ontent%-[Ll]ength:%s*(%d+)")) or len
+      end
+      local body = cjson.decode((assert(conn:read(len))))
+      assert(request:match("^POST /embed HTTP/1%.1"), request)
+      cqueues.sleep(0.002)
+      local out = {}
+      for i, text in ipairs(body.texts) do out[i] = model(text) end
+      stats.requests, stats.texts = stats.requests + 1, stats.texts + #body.texts
+      local reply = cjson.encode { embeddings = out }
+      assert(conn:write(("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+        .. "Connection: close\r\n\r\n%s"):format(#reply, reply)))
+      assert(conn:flush())
+      conn:close()
+    end
+    cq:wrap(function()
+      while true do
+        local ok, conn = pcall(srv.accept, srv) -- ends when stop() closes srv
+        if not ok or not conn then break end
+        cq:wrap(handle, conn)
+      end
+    end)
+    local function stop() srv:close() end
+    return port, stats, stop
+  end
+
+  -- The embedding function: one POST per call, through a cqueues socket (it
+  -- yields to the controller while it waits for the server).
+  local function http_embedder(port)
+    return function(texts)
+      local conn = assert(socket.connect { host = "127.0.0.1", port = port })
+      conn:setmode("b", "b")
+      local body = cjson.encode { texts = texts }
+      assert(conn:write(("POST /embed HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        .. "Content-Length: %d\r\nConnection: close\r\n\r\n%s"):format(#body, body)))
+      assert(conn:flush())
+      local status = assert(conn:read("*l"))
+      if not status:match("^HTTP/1%.1 200") then error("embedding server: " .. status) end
+      local len
+      while true do
+        local h = assert(conn:read("*l")):gsub("\r$", "")
+        if h == "" then break end
+        len = tonumber(h:match("^[Cc]ontent%-[Ll]ength:%s*(%d+)")) or len
+      end
+      local reply = cjson.decode((assert(conn:read(len))))
+      conn:close()
+      return reply.embeddings
+    end
+  end
+
+  local admin, db
+  setup(function() admin, db = helper.fresh() end)
+  teardown(function() helper.drop(admin) end)
+
+  it("upsert with documents and query with query_texts, the ticker ticking", function()
+    local N, CHUNK = instrumented and 300 or 2000, 100
+    local ids, docs = {}, {}
+    for i = 1, N do ids[i], docs[i] = ("doc%04d"):format(i), ("text number %d about %s"):format(i, ("lua"):rep(i % 5)) end
+    local cq = cqueues.new()
+    local port, stats, stop = serve(cq)
+    local client = assert(seekdb.Client(helper.options { database = db, loop = "cqueues" }))
+    local t, done, results = new_ticker(), false, {}
+    collectgarbage()
+    local waits = count_waits_in_place(function()
+      cq:wrap(function()
+        while not done do
+          cqueues.sleep(0.001)
+          t.tick()
+        end
+      end)
+      cq:wrap(function()
+        -- no dimension: it is learnt by calling the function once (over HTTP too)
+        local col = assert(client:create_collection { name = "web", embedding_function = http_embedder(port),
+          embedding_chunk_size = CHUNK })
+        results.dimension = col.dimension
+        assert(col:upsert { ids = ids, documents = docs })
+        results.count = assert(col:count())
+        results.query = assert(col:query { query_texts = { docs[7], docs[N - 3] }, n_results = 3 })
+        done = true
+        stop()
+      end)
+      assert(cq:loop())
+    end)
+    assert.are.equal(0, waits)
+    assert.are.equal(DIM, results.dimension)
+    assert.are.equal(N, results.count)
+    -- each document's own text is its nearest row
+    assert.are.equal(ids[7], results.query.ids[1][1])
+    assert.are.equal(ids[N - 3], results.query.ids[2][1])
+    assert.is_true(results.query.distances[1][1] < 1e-6)
+    -- the probe, N / CHUNK chunks, one query call
+    assert.are.equal(1 + N / CHUNK + 1, stats.requests)
+    assert.are.equal(1 + N + 2, stats.texts)
+    -- what was stored is what the server computed
+    local row = assert(assert(admin:get_collection("web")):get { ids = ids[5], include = { "embeddings" } })
+    helper.assert_vector(model(docs[5]), row.embeddings[1])
+    t.report("cqueues + HTTP embeddings")
+    if not instrumented then assert.is_true(t.worst_own < 0.020) end
+    client:close()
+  end)
+end)
