@@ -325,6 +325,9 @@ end
 -- on the client (in another coroutine) ends with an error.
 function Client:close()
   check_self(self, Client, "close")
+  local driver = self._driver
+  -- a coroutine waiting on the socket is woken first, while it is open
+  if driver and driver.stop_waiting then driver.stop_waiting() end
   return self._conn:close()
 end
 

@@ -625,3 +625,193 @@ describe("an embedding function over HTTP under cqueues", function()
     client:close()
   end)
 end)
+
+---------------------------------------------------------------------------
+-- The hard cases: each leaves nothing written and a clear error, and the
+-- process and the client survive, or the client says it was closed
+---------------------------------------------------------------------------
+
+describe("hard cases", function()
+  local cqueues = require "cqueues"
+  local N = instrumented and 3000 or 5000 -- pipelined: executions of 1,000 rows
+  local admin, dirty, db, ids, vecs
+  setup(function()
+    admin, db = helper.fresh()
+    -- sees the rows of transactions that are still open: a call half-way
+    dirty = assert(seekdb.Client(helper.options { database = db }))
+    assert(dirty:query("SET SESSION TRANSACTION ISOLATION LEVEL READ UNCOMMITTED"))
+    ids, vecs = {}, helper.vectors(N, 4, 9)
+    for i = 1, N do ids[i] = ("h%05d"):format(i) end
+  end)
+  teardown(function()
+    dirty:close()
+    helper.drop(admin)
+  end)
+
+  -- What the server has, through the blocking admin client.
+  local function count(name) return assert(assert(admin:get_collection(name)):count()) end
+
+  -- The rows of the collection, those of open transactions included.
+  local function dirty_rows(name)
+    local col = assert(dirty:get_collection(name))
+    return tonumber(assert(dirty:query("SELECT COUNT(*) AS n FROM `" .. col._table .. "`"))[1].n)
+  end
+
+  -- The last call a driver resumed (a hook on seekdb.Call's resume), to see
+  -- what it is doing: tostring(call) says "waiting for the server", "between
+  -- slices"...
+  local last_call, resume
+  before_each(function()
+    local Call = debug.getregistry()["seekdb.Call"].__index
+    resume = Call.resume
+    Call.resume = function(call, ...)
+      last_call = call
+      return resume(call, ...)
+    end
+  end)
+  after_each(function()
+    debug.getregistry()["seekdb.Call"].__index.resume = resume
+    last_call = nil
+  end)
+
+  -- In a cqueues coroutine: looks at the server until the call's open
+  -- transaction holds rows (the call is half-way), letting others run.
+  local function until_half_way(name)
+    local deadline = seekdb.now() + 120
+    while dirty_rows(name) == 0 do
+      assert(seekdb.now() < deadline, "the call never got half-way")
+      cqueues.sleep(0.005)
+    end
+  end
+
+  it("a call abandoned half-way, its coroutine never resumed and collected: the client says it was closed", function()
+    plain_collection(admin, "gone", 4)
+    local client = assert(seekdb.Client(helper.options { database = db, loop = "yield" }))
+    local col = assert(client:get_collection("gone"))
+    local co = coroutine.create(function() return col:upsert { ids = ids, embeddings = vecs } end)
+    -- a step at a time, until the server holds rows of its open transaction
+    repeat assert(coroutine.resume(co)) until dirty_rows("gone") > 0 or coroutine.status(co) == "dead"
+    assert.are.equal("suspended", coroutine.status(co))
+    assert.are.equal("seekdb call upsert (waiting for the server)", tostring(last_call))
+    last_call = nil
+    co = nil
+    collectgarbage()
+    collectgarbage()
+    -- the call closed its connection: the server rolled its transaction back
+    assert.are.equal(0, count("gone"))
+    local ok, err = pcall(col.count, col)
+    assert.is_false(ok)
+    assert.matches("closed seekdb client %(it was closed because a call on it was left unfinished in the "
+      .. "middle of a statement: open a new one%)", err)
+    client:close()
+  end)
+
+  it("a call abandoned between statements and collected: the client is usable afterwards", function()
+    local col0 = plain_collection(admin, "kept", 4)
+    assert(col0:upsert { ids = ids, embeddings = vecs })
+    local client = assert(seekdb.Client(helper.options { database = db, loop = "yield", slice = 1e-9 }))
+    local col = assert(client:get_collection("kept"))
+    local co = coroutine.create(function() return col:get { limit = N, include = { "embeddings" } } end)
+    -- until the rows are read (no statement in flight, no transaction) and
+    -- it is decoding them, a few rows a step
+    repeat assert(coroutine.resume(co))
+    until tostring(last_call) == "seekdb call get (running)" or coroutine.status(co) == "dead"
+    assert.are.equal("suspended", coroutine.status(co))
+    co, last_call = nil, nil
+    collectgarbage()
+    collectgarbage()
+    local task = seekdb.task(function() return col:count() end)
+    local done, n
+    repeat done, n = task:step() until done
+    assert.are.equal(N, n)
+    client:close()
+  end)
+
+  it("two calls at once on one client from two coroutines: the second is refused, the first completes", function()
+    plain_collection(admin, "busy", 4)
+    local client = assert(seekdb.Client(helper.options { database = db, loop = "cqueues" }))
+    local col = assert(client:get_collection("busy"))
+    local cq, started, first, second = cqueues.new(), false, nil, nil
+    cq:wrap(function()
+      started = true
+      first = pack(col:upsert { ids = ids, embeddings = vecs })
+    end)
+    cq:wrap(function()
+      while not started do cqueues.sleep(0) end
+      -- the first coroutine runs again only when its call waits: it is in it
+      second = pack(pcall(col.count, col))
+    end)
+    assert(cq:loop())
+    assert.is_true(first[1], first[2])
+    assert.is_false(second[1])
+    assert.matches("the seekdb client is busy with another call %(one call at a time per client", second[2])
+    assert.are.equal(N, count("busy"))
+    assert.are.equal(N, client:get_collection("busy"):count()) -- still usable, outside the loop
+    client:close()
+  end)
+
+  for _, loop in ipairs { "cqueues", "luv" } do
+    it("a close from another coroutine while a call waits (" .. loop .. "): the call ends, nothing written", function()
+      local name = "closed_" .. loop
+      assert(admin:create_collection { name = name, dimension = 4 }) -- with its index: slow writes
+      local client = assert(seekdb.Client(helper.options { database = db, loop = loop }))
+      local col = assert(client:get_collection(name))
+      local res
+      local function writer() res = pack(col:upsert { ids = ids, embeddings = vecs }) end
+      if loop == "cqueues" then
+        local cq = cqueues.new()
+        cq:wrap(writer)
+        cq:wrap(function()
+          until_half_way(name)
+          client:close()
+        end)
+        assert(cq:loop(120))
+      else
+        local uv = require "luv"
+        local poll = uv.new_timer()
+        local co = coroutine.create(writer)
+        assert(coroutine.resume(co))
+        poll:start(5, 5, function() -- looks at the server until the call is half-way
+          if dirty_rows(name) > 0 then
+            poll:stop()
+            poll:close()
+            client:close()
+          end
+        end)
+        uv.run()
+        assert.are.equal("dead", coroutine.status(co))
+      end
+      assert.is_nil(res[1])
+      assert.are.equal("upsert was ended before it finished: the client was closed", res[2])
+      assert.are.equal(2013, res[3])
+      assert.are.equal(0, count(name))
+      local ok, err = pcall(col.count, col)
+      assert.is_false(ok)
+      assert.matches("attempt to use a closed seekdb client", err)
+    end)
+  end
+
+  it("the connection killed from the server while a call waits: the call fails, nothing written", function()
+    assert(admin:create_collection { name = "killed", dimension = 4 })
+    local client = assert(seekdb.Client(helper.options { database = db, loop = "cqueues" }))
+    local col = assert(client:get_collection("killed"))
+    local cid = assert(client:query("SELECT CONNECTION_ID() AS id"))[1].id
+    local res
+    local cq = cqueues.new()
+    cq:wrap(function() res = pack(col:upsert { ids = ids, embeddings = vecs }) end)
+    cq:wrap(function()
+      until_half_way("killed")
+      assert(admin:query("KILL CONNECTION " .. cid))
+    end)
+    assert(cq:loop(120))
+    assert.is_nil(res[1])
+    assert.is_string(res[2])
+    assert.truthy(res[3] == 2013 or res[3] == 2006 or res[3] == 1927, tostring(res[3]) .. " " .. res[2])
+    assert.are.equal(0, count("killed"))
+    -- a lost connection is not reconnected: every later call says so
+    local ok, err, errno = col:count()
+    assert.is_nil(ok)
+    assert.truthy(errno == 2006 or errno == 2013, tostring(errno) .. " " .. tostring(err))
+    client:close()
+  end)
+end)

@@ -68,14 +68,16 @@ end
 -- coroutine of a cqueues controller waits on it with cqueues.poll.
 function loop.cqueues()
   local cqueues = require "cqueues"
+  local current -- the call this client runs
   local function wait(call, fd, _, timeout)
     if not cqueues.running() then return call:wait() end
     if fd then
       if timeout then cqueues.poll(call, timeout) else cqueues.poll(call) end
       -- cqueues keeps a descriptor it polled registered until its next turn;
       -- the call may close this one (a timeout, the client's close): let go
-      -- of it now, while it is open
-      cqueues.cancel(fd)
+      -- of it now, while it is open (closed under us, the call has no
+      -- socket any more, and the number may be another's already)
+      if call:pollfd() == fd then cqueues.cancel(fd) end
     else
       cqueues.sleep(timeout or 0)
     end
@@ -83,7 +85,25 @@ function loop.cqueues()
   local function pause()
     if cqueues.running() then cqueues.sleep(0) end
   end
-  return { sliced = true, run = function(call) return drive(call, wait, pause) end }
+  local function done(...)
+    current = nil
+    return ...
+  end
+  return {
+    sliced = true,
+    run = function(call)
+      current = call
+      return done(drive(call, wait, pause))
+    end,
+    -- The client is closing (from another coroutine): the coroutine that
+    -- waits on its socket wakes up, and cqueues lets go of the socket while
+    -- it is still open (a descriptor closed under cqueues' poll fails the
+    -- whole controller: "unable to update event disposition").
+    stop_waiting = function()
+      local fd = current and current:pollfd()
+      if fd then cqueues.cancel(fd) end
+    end,
+  }
 end
 
 --- luv (libuv): the coroutine that made the call yields; a poll handle on
@@ -94,6 +114,7 @@ function loop.luv()
   local uv = require "luv"
   local pack = table.pack or function(...) return { n = select("#", ...), ... } end
   local unpack = table.unpack or unpack
+  local interrupt -- wakes the coroutine that waits, if one does
   return {
     sliced = true,
     run = function(call)
@@ -105,11 +126,17 @@ function loop.luv()
         local function wake()
           if woken then return end
           woken = true
+          interrupt = nil
           if poll then poll:stop() end
           if timer then timer:stop() end
           if idle then idle:stop() end
           local ok, err = coroutine.resume(co)
           if not ok then error(err, 0) end
+        end
+        interrupt = function()
+          if poll then poll:stop() end -- while the socket is open
+          idle = idle or uv.new_idle()
+          idle:start(wake)
         end
         local ms = timeout and math.floor(timeout * 1000 + 0.5)
         if fd then
@@ -138,11 +165,18 @@ function loop.luv()
       local function wait(_, fd, events, timeout) sleep_until(fd, events, timeout) end
       local function pause() sleep_until(nil, nil, 0) end
       local r = pack(pcall(drive, call, wait, pause))
+      interrupt = nil
       if poll then poll:close() end
       if timer then timer:close() end
       if idle then idle:close() end
       if not r[1] then error(r[2], 0) end
       return unpack(r, 2, r.n)
+    end,
+    -- The client is closing (from another coroutine, or a callback): the
+    -- coroutine that waits on its socket is woken on the loop's next turn,
+    -- and finds its call ended.
+    stop_waiting = function()
+      if interrupt then interrupt() end
     end,
   }
 end
