@@ -815,3 +815,82 @@ describe("hard cases", function()
     client:close()
   end)
 end)
+
+---------------------------------------------------------------------------
+-- Timeouts in every mode
+---------------------------------------------------------------------------
+
+describe("timeouts", function()
+  local cqueues = require "cqueues"
+  local uv = require "luv"
+  local TIMEOUT = 1
+  local admin, db
+  setup(function()
+    admin, db = helper.fresh()
+    local col = assert(admin:create_collection { name = "slow", dimension = 2 })
+    -- the row 'slow' takes 5 s to insert
+    if helper.dialect(admin) == "mariadb" then
+      assert(admin:query(("CREATE TRIGGER slow BEFORE INSERT ON `%s` FOR EACH ROW "
+        .. "IF NEW._id = 'slow' THEN SET @s = SLEEP(5); END IF"):format(col._table)))
+    end
+  end)
+  teardown(function() helper.drop(admin) end)
+
+  -- Runs fn(client) the way `mode` runs calls; returns its results and the
+  -- seconds it took.
+  local function run(mode, fn)
+    local client = assert(seekdb.Client(helper.options { database = db, timeout = TIMEOUT,
+      loop = mode ~= "blocking" and mode or nil }))
+    local r, t0 = nil, seekdb.now()
+    if mode == "blocking" then
+      r = pack(fn(client))
+    elseif mode == "yield" then
+      local task = seekdb.task(fn, client)
+      repeat r = pack(task:step()) until r[1]
+      r = pack(unpack(r, 2, r.n))
+    elseif mode == "cqueues" then
+      local cq = cqueues.new()
+      cq:wrap(function() r = pack(fn(client)) end)
+      assert(cq:loop())
+    else
+      local co = coroutine.create(function() r = pack(fn(client)) end)
+      assert(coroutine.resume(co))
+      uv.run()
+      assert.are.equal("dead", coroutine.status(co))
+    end
+    return r, seekdb.now() - t0, client
+  end
+
+  for _, mode in ipairs { "blocking", "yield", "cqueues", "luv" } do
+    it(mode .. ": a statement the server holds past the timeout (SELECT SLEEP(5))", function()
+      local r, took, client = run(mode, function(c) return c:query("SELECT SLEEP(5) AS s") end)
+      say("%s: SELECT SLEEP(5) with timeout = %d s ended after %.2f s", mode, TIMEOUT, took)
+      assert.is_nil(r[1])
+      assert.matches("^timeout: query did not finish within 1%.?0? s %(the client's timeout option%) and the "
+        .. "server still held it; the connection was closed: open a new client", r[2])
+      assert.are.equal(2013, r[3])
+      assert.is_true(took >= TIMEOUT * 0.9 and took < TIMEOUT + 1.5, ("took %.2f s"):format(took))
+      local ok, err = pcall(client.query, client, "SELECT 1")
+      assert.is_false(ok)
+      assert.matches("it was closed because a call timed out while the server held it", err)
+    end)
+
+    it(mode .. ": a write slowed by a trigger past the timeout: nothing written, the client still usable", function()
+      if helper.dialect(admin) ~= "mariadb" then return pending("MariaDB's triggers and SET STATEMENT") end
+      local r, took, client = run(mode, function(c)
+        local col = assert(c:get_collection("slow"))
+        return col:upsert { ids = { "a", "slow", "b" }, embeddings = { { 1, 1 }, { 2, 2 }, { 3, 3 } } }
+      end)
+      say("%s: an upsert held 5 s by a trigger, timeout = %d s, ended after %.2f s", mode, TIMEOUT, took)
+      assert.is_nil(r[1])
+      -- the server stopped the statement at the limit the deadline set
+      assert.matches("^timeout: upsert did not finish within 1%.?0? s %(the client's timeout option%): the "
+        .. "server stopped it %(.*max_statement_time.*%); nothing was changed", r[2])
+      assert.are.equal(1969, r[3])
+      assert.is_true(took >= TIMEOUT * 0.8 and took < TIMEOUT + 1.5, ("took %.2f s"):format(took))
+      assert.are.equal(0, assert(admin:get_collection("slow")):count())
+      assert.are.equal(0, assert(client:get_collection("slow")):count()) -- blocking here: outside a loop
+      client:close()
+    end)
+  end
+end)

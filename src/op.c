@@ -89,8 +89,15 @@ int op_argerror(lua_State *L, op_t *op, int arg, const char *fmt, ...) {
   return lua_error(L);
 }
 
-/* Fails with the last statement's error, as the server gave it. */
+/* Fails with the last statement's error, as the server gave it. A statement
+ * the server stopped at the limit that the call's deadline set
+ * (SET STATEMENT max_statement_time, see limit_statement) is the call's
+ * timeout, and says so. */
 int op_sqlfail(lua_State *L, op_t *op) {
+  if (op->err == ER_STATEMENT_TIMEOUT && op->deadline > 0 && op->conn)
+    return op_sqlfail_as(L, op, "timeout: %s did not finish within %f s (the client's timeout option): the "
+                                "server stopped it (%s); nothing was changed",
+                         op->fname, op->conn->timeout, op->errmsg);
   return op_sqlfail_as(L, op, "%s", op->errmsg);
 }
 
