@@ -941,3 +941,30 @@ describe("examples/game_loop.lua", function()
     end
   end)
 end)
+
+---------------------------------------------------------------------------
+-- README, Hosts: its examples are the files, and they run
+---------------------------------------------------------------------------
+
+describe("README, Hosts", function()
+  local readme = assert(io.open("README.md")):read("*a")
+  for _, name in ipairs { "host_cqueues", "host_luv", "host_task" } do
+    it(name .. ".lua is in the README as it is, and runs", function()
+      local path = "examples/" .. name .. ".lua"
+      local file = assert(io.open(path)):read("*a")
+      local block = readme:match("`" .. path:gsub("%p", "%%%0") .. "`.-```lua\n(.-)\n```")
+      assert(block, "no ```lua block after `" .. path .. "` in README.md")
+      assert.are.equal((file:gsub("\n$", "")), block)
+      local admin, db = helper.fresh()
+      local o = helper.options()
+      -- the examples connect with seekdb.Client's own environment variables
+      local out, ok = run_example(path, db, ("SEEKDB_HOST='%s' SEEKDB_PORT=%d SEEKDB_USER='%s' SEEKDB_PASSWORD='%s' "
+        .. "SEEKDB_DATABASE=%s"):format(o.host, o.port, o.user, o.password, db))
+      helper.drop(admin)
+      assert(ok, out)
+      assert.matches("^nearest: note%-10 ", out)
+      assert.matches("\n2000 notes", out)
+      say("%s: %s", path, (out:gsub("\n", " | ")))
+    end)
+  end
+end)
