@@ -214,12 +214,15 @@ static void conn_break(call_t *c, const char *why) {
   while (op->io != IO_NONE && op->wait && guard++ < 16) io_step(c, MYSQL_WAIT_TIMEOUT);
   op->io = IO_NONE;
   op->wait = 0;
-  op->stmt = NULL; /* freed by mysql_close */
   if (cn && cn->my) {
     mysql_close(cn->my);
     cn->my = NULL;
     cn->closed_why = why;
   }
+  /* mysql_close only cuts the prepared statement off its connection: closing
+   * it now frees it, with no I/O (it has no connection any more) */
+  if (op->stmt) mysql_stmt_close(op->stmt);
+  op->stmt = NULL;
   op->in_txn = 0;
 }
 
