@@ -292,10 +292,10 @@ describe("tickers", function()
   -- (the slices specs above). What remains in a gap is the loop's own turn,
   -- one slice and what cannot be cut: a statement's result set, which
   -- Connector/C reads in one go when the server has sent it all (about
-  -- 1 ms a MB here), and the Lua GC's steps: the inputs are built before
-  -- the ticker starts, and the rows are read back in pages, so that no GC
-  -- step has to go through 20,000 new rows at once. Measured here: at most
-  -- 3-7 ms of the process's CPU in a gap. The spec allows 20 ms, without
+  -- 1 ms a MB here: the rows are read back in pages of 2,000), and the Lua
+  -- GC's steps, which run in whichever step allocates (the inputs are built
+  -- before the ticker starts, so that their first traversal is not in a
+  -- gap). Measured here: at most 1-7 ms of the process's CPU in a gap. The spec allows 20 ms, without
   -- the time the kernel kept the process waiting for a CPU (most of every
   -- long gap on a loaded 2-core machine: 50-280 ms seen). What is left
   -- also holds the machine's own hiccups: a bare cqueues ticker, no client
@@ -339,9 +339,9 @@ describe("tickers", function()
         where = q % 2 == 0 and { group = { ["$ne"] = 3 } } or nil })
     end
     out.query = seekdb.now() - t0
-    -- read back in pages, as a program under a loop would: one result of
-    -- 20,000 rows is 80,000 new tables, and the Lua GC's atomic step over
-    -- them (not the client's work) takes 5-12 ms of CPU at once
+    -- read back in pages, as a program under a loop should: Connector/C
+    -- reads a statement's result set in one go when the server has sent it
+    -- (about 1 ms per MB here), which no slice can cut
     t0 = seekdb.now()
     out.rows = { ids = {}, documents = {}, metadatas = {}, embeddings = {} }
     for offset = 0, N - 1, PAGE do
