@@ -942,6 +942,15 @@ describe("examples/game_loop.lua", function()
   end)
 end)
 
+describe("errors raised by calls", function()
+  it("from a loop that LuaJIT compiles do not crash it later", function()
+    -- a process of its own: the crash, when there was one, was a segfault
+    local out, ok = run_example("spec/support/raise_loop.lua", os.getenv("SEEKDB_TEST_DATABASE") or "test")
+    assert(ok, out)
+    assert.matches("ok\n$", out)
+  end)
+end)
+
 ---------------------------------------------------------------------------
 -- README, Hosts: its examples are the files, and they run
 ---------------------------------------------------------------------------

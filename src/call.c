@@ -328,13 +328,34 @@ static int pieces_body(lua_State *T) {
   return lua_gettop(T);
 }
 
+static int nothing(lua_State *L) {
+  (void)L;
+  return 0;
+}
+
+/* Raises the error on L's top, after running pieces on T in this same C
+ * call. LuaJIT (without the fix of its issue 1066, 2023: Debian 12's
+ * luajit2 2.1-20220411) takes the thread a lua_pcall ran on as the current
+ * one until a call or a return on L sets it back, and an error thrown from
+ * here does not: once T is collected, the next trace exit or GC step reads
+ * freed memory (a segfault running spec/14-types alone under LuaJIT). A call
+ * on L first makes L the current thread again. */
+static int raise_in(lua_State *L) {
+  if (lua_checkstack(L, 1)) {
+    lua_pushcfunction(L, nothing);
+    lua_call(L, 0, 0);
+  }
+  return lua_error(L);
+}
+
 /* Room on T for n more values. T runs no code of its own outside
  * lua_pcall, so a failure here cannot be raised there: the call is ended and
  * the memory error raised in L, whose caller is protected as usual. */
 static void ensure(lua_State *L, call_t *c, int n) {
   if (lua_checkstack(c->T, n)) return;
   call_abandon(L, c, "a call on it ran out of memory");
-  luaL_error(L, "not enough memory for a seekdb call");
+  lua_pushliteral(L, "not enough memory for a seekdb call");
+  raise_in(L);
 }
 
 /* Runs pieces (or an idle slice) under lua_pcall on T, the slots as
@@ -701,7 +722,7 @@ static int deliver(lua_State *L, call_t *c) {
   }
   lua_xmove(T, L, 1);
   lua_settop(T, 0);
-  if (!op->failed || op->raise) return lua_error(L);
+  if (!op->failed || op->raise) return raise_in(L);
   luaL_checkstack(L, 4, "seekdb results");
   lua_pushnil(L);
   lua_insert(L, -2);
