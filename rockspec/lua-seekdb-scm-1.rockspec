@@ -60,6 +60,7 @@ build = {
         "src/read.c",
         "src/sender.c",
         "src/sql.c",
+        "src/tls.c",
         "src/upsert.c",
         "src/vector.c",
       },

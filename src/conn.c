@@ -50,20 +50,6 @@ static void set_timeout(lua_State *L, MYSQL *my, const char *key, enum mysql_opt
   if (secs > 0) mysql_optionsv(my, o, &v);
 }
 
-static void set_tls(lua_State *L, MYSQL *my) {
-  static const struct { const char *key; enum mysql_option o; } files[] = {
-    {"ssl_key", MYSQL_OPT_SSL_KEY}, {"ssl_cert", MYSQL_OPT_SSL_CERT},
-    {"ssl_ca", MYSQL_OPT_SSL_CA}, {"ssl_capath", MYSQL_OPT_SSL_CAPATH},
-    {"ssl_cipher", MYSQL_OPT_SSL_CIPHER}, {NULL, 0}};
-  my_bool yes = 1;
-  for (int i = 0; files[i].key; i++) {
-    const char *v = opt_string(L, files[i].key);
-    if (v) mysql_optionsv(my, files[i].o, v);
-  }
-  if (opt_boolean(L, "ssl")) mysql_optionsv(my, MYSQL_OPT_SSL_ENFORCE, &yes);
-  if (opt_boolean(L, "ssl_verify")) mysql_optionsv(my, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &yes);
-}
-
 /* ---- identifying the server ---------------------------------------------- */
 
 /* Runs a one-row query; fills out with the first column (and *num with the
@@ -172,9 +158,10 @@ int conn_open(lua_State *L) {
   set_timeout(L, c->my, "connect_timeout", MYSQL_OPT_CONNECT_TIMEOUT);
   set_timeout(L, c->my, "read_timeout", MYSQL_OPT_READ_TIMEOUT);
   set_timeout(L, c->my, "write_timeout", MYSQL_OPT_WRITE_TIMEOUT);
-  set_tls(L, c->my);
+  tls_setup(L, 1, c->my);
 
-  if (!mysql_real_connect(c->my, socket ? NULL : host, user, password, database, port, socket, 0)) {
+  if (!tls_check(L, 1, c->my,
+                 mysql_real_connect(c->my, socket ? NULL : host, user, password, database, port, socket, 0) != NULL)) {
     conn_fail(L, c->my, &nret);
     goto cleanup;
   }
@@ -235,7 +222,7 @@ static int conn_tostring(lua_State *L) {
   return 1;
 }
 
-/* info() -> {dialect=, version=, max_packet=}: what the Lua layer shows. */
+/* info() -> {dialect=, version=, max_packet=, tls=}: what the Lua layer shows. */
 static int conn_info(lua_State *L) {
   conn_t *c = conn_check(L, 1);
   lua_createtable(L, 0, 3);
@@ -245,6 +232,7 @@ static int conn_info(lua_State *L) {
   lua_setfield(L, -2, "version");
   lua_pushinteger(L, (lua_Integer)c->max_packet);
   lua_setfield(L, -2, "max_packet");
+  tls_info(L, c->my);
   return 1;
 }
 

@@ -97,6 +97,15 @@ const char *dialect_name(int dialect);
 int conn_open(lua_State *L);
 void conn_register(lua_State *L);
 
+/* tls.c: the TLS options. tls_setup reads them from the options table at idx
+ * (raising on misuse) and sets them on my before connecting. tls_check comes
+ * right after mysql_real_connect (connected: it succeeded): 1 if the
+ * connection may be used, else 0 with the reason in my's error. tls_info adds
+ * tls (version or false) and tls_cipher to the table on top. */
+void tls_setup(lua_State *L, int idx, MYSQL *my);
+int tls_check(lua_State *L, int idx, MYSQL *my, int connected);
+void tls_info(lua_State *L, MYSQL *my);
+
 /* collection.c */
 int coll_create(lua_State *L);
 int coll_describe(lua_State *L);
