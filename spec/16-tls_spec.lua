@@ -216,6 +216,23 @@ describe("TLS against the test server", function()
     assert.are.equal("HY000", sqlstate)
   end)
 
+  it("ssl_verify checks the name; ssl_ca alone checks only the chain", function()
+    local ca = os.getenv("SEEKDB_TEST_SSL_CA")
+    if not scratch() or not ca or ca == "" then return pending("scratch MariaDB only") end
+    -- The same server under a name its certificate does not have: the IPv4-mapped IPv6
+    -- address of 127.0.0.1 (the certificate has IP:127.0.0.1 and IP:::1)
+    local mapped = tcp { host = "::ffff:127.0.0.1", ssl_ca = ca }
+    local c = seekdb.Client(mapped)
+    if not c then return pending("no IPv4-mapped IPv6 addresses here") end
+    assert.is_string(c:info().tls)
+    c:close()
+    mapped.ssl_verify = true
+    local none, err, errno = seekdb.Client(mapped)
+    assert.is_nil(none)
+    assert.are.equal("TLS/SSL error: Validation of SSL server certificate failed", err)
+    assert.are.equal(CR_SSL_CONNECTION_ERROR, errno)
+  end)
+
   it("ssl = true over the unix socket is TLS too", function()
     local socket = os.getenv("SEEKDB_TEST_SOCKET")
     if not socket or socket == "" or not scratch() then return pending("scratch MariaDB only") end

@@ -123,10 +123,10 @@ static int guard_verify(MYSQL_PLUGIN_VIO *vio, MYSQL *my) { return guard(vio, my
 /* Connector/C keeps pointers to these and never writes to them. */
 static const struct guard_plugin guards[] = {
   {AUTHENTICATION_PLUGIN, AUTHENTICATION_INTERFACE, GUARD, "lua-seekdb",
-   "Refuses a server that offers no TLS, before anything is sent", {1, 0, 0}, "MIT",
+   "Refuses a server that offers no TLS, before anything is sent", {1, 0, 0}, "Apache-2.0",
    NULL, NULL, NULL, NULL, guard_noverify},
   {AUTHENTICATION_PLUGIN, AUTHENTICATION_INTERFACE, GUARD_VERIFY, "lua-seekdb",
-   "Refuses a server that offers no TLS, before anything is sent", {1, 0, 0}, "MIT",
+   "Refuses a server that offers no TLS, before anything is sent", {1, 0, 0}, "Apache-2.0",
    NULL, NULL, NULL, NULL, guard_verify},
 };
 
