@@ -223,8 +223,12 @@ Client.__index = Client
 -- Options (all optional): `host` (env SEEKDB_HOST or `127.0.0.1`), `port`
 -- (env SEEKDB_PORT or 2881), `user` (env SEEKDB_USER or `root`), `password`
 -- (env SEEKDB_PASSWORD or empty), `database` (env SEEKDB_DATABASE or `test`), `tenant` (login as user@tenant), `socket` (a unix socket path),
--- `connect_timeout`, `read_timeout`, `write_timeout` (seconds), `ssl`,
--- `ssl_verify`, `ssl_ca`, `ssl_capath`, `ssl_cert`, `ssl_key`, `ssl_cipher`,
+-- `connect_timeout`, `read_timeout`, `write_timeout` (seconds), `ssl` (TLS or
+-- no connection: nothing is sent to a server that offers no TLS), `ssl_verify`
+-- (also check the server's certificate and name), `ssl_ca`, `ssl_capath`,
+-- `ssl_cert`, `ssl_key`, `ssl_cipher` (the negotiated cipher must be one of
+-- these names), `tls_version` ("TLSv1.2", "TLSv1.3" or "TLSv1.2,TLSv1.3");
+-- any TLS option requires TLS, as `ssl` does (see the README, Security),
 -- `dialect` ("auto", "seekdb" or "mariadb"), `max_packet` (bytes per
 -- statement, at most the server's max_allowed_packet), `text_protocol`
 -- (true: write with multi-row SQL text even where MariaDB's faster bulk
@@ -264,7 +268,8 @@ end
 
 Client.__close = Client.close
 
---- `{dialect = "seekdb"|"mariadb", version = "...", max_packet = n}`
+--- `{dialect = "seekdb"|"mariadb", version = "...", max_packet = n, tls = "TLSv1.3"|false,
+-- tls_cipher = "..."}` (`tls_cipher` only with TLS)
 function Client:info()
   check_self(self, Client, "info")
   return result(self._conn:info())
