@@ -275,9 +275,13 @@ end
 -- `timeout` (seconds a whole call may take, across retries and lock waits;
 -- none by default), `loop` (how calls wait: nil for the blocking form,
 -- "cqueues", "luv", "ngx", "yield", or a function(fd, events, timeout)),
--- `slice` (seconds of work per step of a call under a loop, 0.0005), `ssl`,
--- `ssl_verify`, `ssl_ca`, `ssl_capath`, `ssl_cert`, `ssl_key`, `ssl_cipher`,
--- `tls_version`, `dialect` ("auto", "seekdb" or "mariadb"), `max_packet`
+-- `slice` (seconds of work per step of a call under a loop, 0.0005), `ssl`
+-- (TLS or no connection: nothing is sent to a server that offers no TLS),
+-- `ssl_verify` (also check the server's certificate and name), `ssl_ca`,
+-- `ssl_capath`, `ssl_cert`, `ssl_key`, `ssl_cipher` (the negotiated cipher
+-- must be one of these names), `tls_version` ("TLSv1.2", "TLSv1.3" or
+-- "TLSv1.2,TLSv1.3"); any TLS option requires TLS, as `ssl` does (see the
+-- README, Security), `dialect` ("auto", "seekdb" or "mariadb"), `max_packet`
 -- (bytes per statement, at most the server's max_allowed_packet),
 -- `text_protocol` (true: write with multi-row SQL text even where MariaDB's
 -- faster bulk protocol is available), `pipeline` (false: check every item of
@@ -330,7 +334,24 @@ end
 
 Client.__close = Client.close
 
---- `{dialect = "seekdb"|"mariadb", version = "...", max_packet = n, timeout = s}`
+-- (env SEEKDB_PASSWORD or empty), `database` (env SEEKDB_DATABASE or `test`),
+-- `tenant` (login as user@tenant), `socket` (a unix socket path),
+-- `connect_timeout` (seconds, 10), `read_timeout` and `write_timeout`
+-- (seconds the server may stay silent during a statement, 60 each),
+-- `timeout` (seconds a whole call may take, across retries and lock waits;
+-- none by default), `loop` (how calls wait: nil for the blocking form,
+-- "cqueues", "luv", "ngx", "yield", or a function(fd, events, timeout)),
+-- `slice` (seconds of work per step of a call under a loop, 0.0005), `ssl`
+-- (TLS or no connection: nothing is sent to a server that offers no TLS),
+-- `ssl_verify` (also check the server's certificate and name), `ssl_ca`,
+-- `ssl_capath`, `ssl_cert`, `ssl_key`, `ssl_cipher` (the negotiated cipher
+-- must be one of these names), `tls_version` ("TLSv1.2", "TLSv1.3" or
+-- "TLSv1.2,TLSv1.3"); any TLS option requires TLS, as `ssl` does (see the
+-- README, Security), `dialect` ("auto", "seekdb" or "mariadb"), `max_packet`
+-- (bytes per statement, at most the server's max_allowed_packet),
+-- `text_protocol` (true: write with multi-row SQL text even where MariaDB's
+-- faster bulk protocol is available), `pipeline` (false: check every item of
+-- a large write before any SQL instead of while earlier rows are sent),
 function Client:info()
   check_self(self, Client, "info")
   return result(self._conn:info())

@@ -64,6 +64,7 @@ build = {
         "src/retry.c",
         "src/sql.c",
         "src/sqlfrag.c",
+        "src/tls.c",
         "src/vector.c",
         "src/vocab.c",
         "src/write.c",

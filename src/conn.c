@@ -75,20 +75,6 @@ static void set_timeout(MYSQL *my, double secs, enum mysql_option o) {
   if (v) mysql_optionsv(my, o, &v);
 }
 
-static void set_tls(lua_State *L, MYSQL *my) {
-  static const struct { const char *key; enum mysql_option o; } files[] = {
-    {"ssl_key", MYSQL_OPT_SSL_KEY}, {"ssl_cert", MYSQL_OPT_SSL_CERT},
-    {"ssl_ca", MYSQL_OPT_SSL_CA}, {"ssl_capath", MYSQL_OPT_SSL_CAPATH},
-    {"ssl_cipher", MYSQL_OPT_SSL_CIPHER}, {NULL, 0}};
-  my_bool yes = 1;
-  for (int i = 0; files[i].key; i++) {
-    const char *v = opt_string(L, files[i].key);
-    if (v) mysql_optionsv(my, files[i].o, v);
-  }
-  if (opt_boolean(L, "ssl")) mysql_optionsv(my, MYSQL_OPT_SSL_ENFORCE, &yes);
-  if (opt_boolean(L, "ssl_verify")) mysql_optionsv(my, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &yes);
-}
-
 /* ---- connecting: a call ------------------------------------------------------- */
 
 /* The connect call's own state: copies of what it connects with (the options
@@ -176,7 +162,17 @@ static void identified(lua_State *L, op_t *op) {
   session_set(L, op);
 }
 
+/* The connect's outcome as the handle has it now (tls.c may have put its
+ * own words there). */
+static void record_handle(op_t *op, MYSQL *my) {
+  op->err = mysql_errno(my) ? mysql_errno(my) : CR_SERVER_LOST;
+  snprintf(op->errstate, sizeof op->errstate, "%s", mysql_sqlstate(my));
+  snprintf(op->errmsg, sizeof op->errmsg, "%s", mysql_error(my));
+}
+
+/* [connection, options, forced dialect] */
 static void connected(lua_State *L, op_t *op) {
+  if (!tls_check(L, 2, op->conn->my, op->err == 0)) record_handle(op, op->conn->my);
   if (op->err) op_sqlfail(L, op);
   op->sql.len = 0;
   sb_adds(&op->sql, "SELECT VERSION(), @@max_allowed_packet");
@@ -278,7 +274,7 @@ static int open_conn(lua_State *L, int resumable) {
   set_timeout(c->my, connect_timeout, MYSQL_OPT_CONNECT_TIMEOUT);
   set_timeout(c->my, read_timeout, MYSQL_OPT_READ_TIMEOUT);
   set_timeout(c->my, write_timeout, MYSQL_OPT_WRITE_TIMEOUT);
-  set_tls(L, c->my);
+  tls_setup(L, 1, c->my);
   lua_insert(L, 1);             /* [conn, opts] */
   lua_pushinteger(L, forced);   /* [conn, opts, forced] */
   return call_connect(L, &connect_method, c, connect_timeout, resumable);
@@ -317,7 +313,8 @@ static int conn_tostring(lua_State *L) {
   return 1;
 }
 
-/* info() -> {dialect=, version=, max_packet=, timeout=}: what the Lua layer shows. */
+/* info() -> {dialect=, version=, max_packet=, timeout=, tls=, tls_cipher=}:
+ * what the Lua layer shows. */
 static int conn_info(lua_State *L) {
   conn_t *c = conn_check(L, 1);
   lua_createtable(L, 0, 4);
@@ -329,6 +326,7 @@ static int conn_info(lua_State *L) {
   lua_setfield(L, -2, "max_packet");
   lua_pushnumber(L, c->timeout);
   lua_setfield(L, -2, "timeout");
+  tls_info(L, c->my);
   return 1;
 }
 

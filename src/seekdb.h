@@ -175,6 +175,14 @@ int conn_start_open(lua_State *L);
 void conn_register(lua_State *L);
 
 /* ---- tls.c --------------------------------------------------------------------------- */
+/* tls.c: the TLS options. tls_setup reads them from the options table at idx
+ * (raising on misuse) and sets them on my before connecting. tls_check comes
+ * right after mysql_real_connect (connected: it succeeded): 1 if the
+ * connection may be used, else 0 with the reason in my's error. tls_info adds
+ * tls (version or false) and tls_cipher to the table on top. */
+void tls_setup(lua_State *L, int idx, MYSQL *my);
+int tls_check(lua_State *L, int idx, MYSQL *my, int connected);
+void tls_info(lua_State *L, MYSQL *my);
 
 /* ---- the methods ---------------------------------------------------------------------- */
 extern const method_t coll_create_method, coll_describe_method, coll_list_method, coll_has_method,
