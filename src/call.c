@@ -211,15 +211,18 @@ static void conn_break(call_t *c, const char *why) {
   op_t *op = &c->op;
   conn_t *cn = op->conn;
   int guard = 0;
+  MYSQL_STMT *st = op->stmt;
   while (op->io != IO_NONE && op->wait && guard++ < 16) io_step(c, MYSQL_WAIT_TIMEOUT);
   op->io = IO_NONE;
   op->wait = 0;
-  op->stmt = NULL; /* freed by mysql_close */
+  op->stmt = NULL;
   if (cn && cn->my) {
     mysql_close(cn->my);
     cn->my = NULL;
     cn->closed_why = why;
   }
+  /* mysql_close detaches statements without freeing them: this only frees */
+  if (st) mysql_stmt_close(st);
   op->in_txn = 0;
 }
 
@@ -252,7 +255,10 @@ static void call_abandon(lua_State *L, call_t *c, const char *why) {
   op_t *op = &c->op;
   if (c->phase == PHASE_OVER) return;
   if (op->conn && op->conn->my && (op->io != IO_NONE || op->stmt || op->in_txn)) conn_break(c, why);
-  op->stmt = NULL;
+  if (op->stmt) { /* its connection was closed already: only the memory is left */
+    mysql_stmt_close(op->stmt);
+    op->stmt = NULL;
+  }
   if (c->running) return;
   c->abandoned = why;
   call_over(L, c);
