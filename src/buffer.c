@@ -94,28 +94,18 @@ void sb_addhex(sbuf *b, const void *p, size_t n) {
   b->len = (size_t)(o - b->data);
 }
 
+/* A string as _utf8mb4 X'<hex>'. Backslash escaping ('...') is only as safe
+ * as the session charset lets it be: in GBK, Big5 or SJIS a byte 0x81-0xFE
+ * takes the backslash after it as the second byte of one character, and the
+ * quote it was escaping closes the literal. Hex digits mean the same in every
+ * charset and sql_mode, and the introducer names the charset of the bytes, so
+ * the server reads them as UTF-8 whatever character_set_connection is (and
+ * gives the literal utf8mb4's default collation, as a plain literal has in a
+ * utf8mb4 session). All statement text is then ASCII. */
 void sb_addquoted(sbuf *b, const char *s, size_t n, int no_backslash) {
-  size_t i;
-  /* Worst case every byte doubles; reserving it once keeps the loop simple. */
-  if (b->cap - b->len < 2 * n + 2 && !sb_grow(b, 2 * n + 2)) return;
-  b->data[b->len++] = '\'';
-  for (i = 0; i < n; i++) {
-    char c = s[i], esc = 0;
-    if (no_backslash) {
-      if (c == '\'') esc = '\'';
-    } else {
-      switch (c) {
-        case '\0': esc = '\\'; c = '0'; break;
-        case '\n': esc = '\\'; c = 'n'; break;
-        case '\r': esc = '\\'; c = 'r'; break;
-        case '\032': esc = '\\'; c = 'Z'; break;
-        case '\'': case '\\': esc = '\\'; break; /* '"' needs no escape inside '' */
-      }
-    }
-    if (esc) b->data[b->len++] = esc;
-    b->data[b->len++] = c;
-  }
-  b->data[b->len++] = '\'';
+  (void)no_backslash; /* hex needs no escaping in any sql_mode */
+  sb_adds(b, "_utf8mb4 ");
+  sb_addhex(b, s, n);
 }
 
 void sb_addident(sbuf *b, const char *s) {

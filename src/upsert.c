@@ -602,13 +602,17 @@ static void write_bulk(lua_State *L, op_t *op, batch_t *b, const char *table, in
   if (!(k->stmt = mysql_stmt_init(op->conn->my))) op_fail(L, op, "not enough memory");
   if (mysql_stmt_prepare(k->stmt, s->data, (unsigned long)s->len)) bulk_fail(L, op, b);
   s->len = 0;
-  /* _id, then document, embedding, metadata as the call has them */
+  /* _id, then document, embedding, metadata as the call has them. All as
+   * bytes (BLOB): a MYSQL_TYPE_STRING parameter is read in the session's
+   * character_set_client, so after SET NAMES gbk the UTF-8 would be
+   * converted (or refused); the utf8mb4 columns, JSON too, take bytes as
+   * they are. */
   for (g = 0; g < 2; g++) {
     ncols = 0;
     k->bind[g][ncols++].buffer_type = MYSQL_TYPE_BLOB;
-    if (cols & COL_DOC) k->bind[g][ncols++].buffer_type = MYSQL_TYPE_STRING;
+    if (cols & COL_DOC) k->bind[g][ncols++].buffer_type = MYSQL_TYPE_BLOB;
     if (cols & COL_EMB) k->bind[g][ncols++].buffer_type = MYSQL_TYPE_BLOB;
-    if (cols & COL_META) k->bind[g][ncols++].buffer_type = MYSQL_TYPE_STRING;
+    if (cols & COL_META) k->bind[g][ncols++].buffer_type = MYSQL_TYPE_BLOB;
     for (c = 0; c < ncols; c++) {
       k->bind[g][c].buffer = (void *)k->ptr[g][c];
       k->bind[g][c].length = k->len[g][c];
