@@ -22,8 +22,10 @@ end
 local counter = 0
 
 -- A client on a database of its own; helper.drop(client) removes it.
-function helper.fresh(extra)
-  local admin = assert(seekdb.Client(helper.options()))
+-- `server` (optional) names another server than the test server: options
+-- such as host, port and socket, used for the database and the client.
+function helper.fresh(extra, server)
+  local admin = assert(seekdb.Client(helper.options(server)))
   local db, ok, err, errno
   repeat -- busted loads this file afresh for every spec file: names may meet
     counter = counter + 1
@@ -33,10 +35,13 @@ function helper.fresh(extra)
   assert(ok, err)
   admin:close()
   local o = { database = db }
+  for k, v in pairs(server or {}) do o[k] = v end
   for k, v in pairs(extra or {}) do o[k] = v end
   local client = assert(seekdb.Client(helper.options(o)))
   helper.databases = helper.databases or {}
   helper.databases[client] = db
+  helper.servers = helper.servers or {}
+  helper.servers[client] = server
   return client, db
 end
 
@@ -44,7 +49,7 @@ function helper.drop(client)
   local db = helper.databases and helper.databases[client]
   if not db then return end
   client:close()
-  local admin = assert(seekdb.Client(helper.options()))
+  local admin = assert(seekdb.Client(helper.options(helper.servers[client])))
   assert(admin:query("DROP DATABASE " .. db))
   admin:close()
 end

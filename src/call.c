@@ -315,9 +315,13 @@ static int pieces_body(lua_State *T) {
   int idle = lua_toboolean(T, 2);
   lua_remove(T, 1);
   lua_remove(T, 1);
+  /* Every piece may push this many values without asking: slots left by the
+   * pieces before it in this run would otherwise eat into Lua's minimum. */
+#define PIECE_STACK 40
   if (idle) { /* idle work beside a statement in flight */
     op_fn fn = op->idle;
     op->idle = NULL; /* it sets itself again when there is more */
+    luaL_checkstack(T, PIECE_STACK, "seekdb call");
     fn(T, op);
     return lua_gettop(T);
   }
@@ -326,6 +330,7 @@ static int pieces_body(lua_State *T) {
     if (op->err && !(op->io_flags & SQL_TRY)) op_sqlfail(T, op);
     if (!fn) luaL_error(T, "seekdb: internal error: %s has nothing to do", op->fname);
     op->next = NULL;
+    luaL_checkstack(T, PIECE_STACK, "seekdb call");
     fn(T, op);
   }
   return lua_gettop(T);
