@@ -55,7 +55,7 @@
  * `text` true, also the text `"[1,2]"` that seekdb may send.
  * @function decode_vector
  * @tparam string data the column's value
- * @tparam integer dim the number of numbers expected, 1 to 65536
+ * @tparam integer dim the number of numbers expected, 1 to 65535
  * @tparam[opt] boolean text accept the text form too
  * @treturn {number,...}|nil the numbers, or `nil` when `data` is not a
  *   vector of `dim` numbers
@@ -74,7 +74,7 @@ static int core_decode_vector(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
   lua_Integer dim = luaL_checkinteger(L, 2);
-  luaL_argcheck(L, dim >= 1 && dim <= 65536, 2, "dimension out of range");
+  luaL_argcheck(L, dim >= 1 && dim <= DIM_MAX_ANY, 2, "dimension out of range");
   if (!vec_push(L, s, len, (int)dim, lua_toboolean(L, 3))) lua_pushnil(L);
   return 1;
 }
