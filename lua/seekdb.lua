@@ -313,7 +313,7 @@ function seekdb.Client(opts)
   o.tenant = nil
   local conn, err, errno, sqlstate
   if driver then
-    conn, err, errno, sqlstate = driver.run(core.start_connect(o))
+    conn, err, errno, sqlstate = driver.run(core.connect(o, true))
   else
     conn, err, errno, sqlstate = core.connect(o)
   end

@@ -14,10 +14,18 @@ function helper.options(extra)
     password = os.getenv("SEEKDB_TEST_PASSWORD") or "",
     database = os.getenv("SEEKDB_TEST_DATABASE") or "test",
     socket = socket ~= "" and socket or nil,
+    -- SEEKDB_TEST_LOOP=yield (make test's resumable pass): every call of the
+    -- suite runs through conn:start/call:resume, a slice at a time, its
+    -- embedding functions called from Lua; outside a coroutine each wait
+    -- happens in place, so the specs read as they do in the blocking form
+    loop = os.getenv("SEEKDB_TEST_LOOP") ~= "" and os.getenv("SEEKDB_TEST_LOOP") or nil,
   }
   for k, v in pairs(extra or {}) do o[k] = v end
   return o
 end
+
+-- The suite's pass: "blocking", or the loop every client of it uses.
+helper.loop = os.getenv("SEEKDB_TEST_LOOP") ~= "" and os.getenv("SEEKDB_TEST_LOOP") or nil
 
 local counter = 0
 

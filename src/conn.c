@@ -215,8 +215,8 @@ static void connect_start(lua_State *L, op_t *op) {
 
 static const method_t connect_method = {"connect", connect_start, sizeof(connect_state), connect_release};
 
-/* core.connect(opts) / core.start_connect(opts): the Lua layer fills in the
- * defaults; here every option is taken as given, and checked. */
+/* The Lua layer fills in the defaults; here every option is taken as given,
+ * and checked. */
 static int open_conn(lua_State *L, int resumable) {
   static const char *const dialects[] = {"auto", "seekdb", "mariadb", NULL};
   int forced;
@@ -280,8 +280,13 @@ static int open_conn(lua_State *L, int resumable) {
   return call_connect(L, &connect_method, c, connect_timeout, resumable);
 }
 
-int conn_open(lua_State *L) { return open_conn(L, 0); }
-int conn_start_open(lua_State *L) { return open_conn(L, 1); }
+/* core.connect(opts[, resumable]): with resumable true, a call to drive
+ * (call:resume) whose result is the connection. */
+int conn_open(lua_State *L) {
+  int resumable = lua_toboolean(L, 2);
+  lua_settop(L, 1);
+  return open_conn(L, resumable);
+}
 
 /* ---- the userdata ---------------------------------------------------------- */
 

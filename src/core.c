@@ -89,7 +89,6 @@ static int core_now(lua_State *L) {
 SEEKDB_API int luaopen_seekdb_core(lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"connect", conn_open},
-    {"start_connect", conn_start_open},
     {"embedding_dimension", embed_probe},
     {"sql", conn_dry},
     {"decode_vector", core_decode_vector},
