@@ -28,8 +28,8 @@ int retry_after(lua_State *L, op_t *op, int *attempt, op_fn again) {
   double backoff;
   if (!op->conn || (op->err != ER_LOCK_DEADLOCK && op->err != ER_LOCK_WAIT_TIMEOUT)) return 0;
   if (*attempt >= op->conn->retries) return 0;
-  /* 2, 4, 8... ms, up to 256, times 1 to 2 */
-  backoff = (double)(2 << (*attempt < 7 ? *attempt : 7)) / 1000.0 * (1.0 + jitter(op));
+  /* 2, 4, 8... ms, up to 512, times 1 to 2 */
+  backoff = (double)(2 << (*attempt < 8 ? *attempt : 8)) / 1000.0 * (1.0 + jitter(op));
   if (op_time_left(op) < backoff + 0.05) return 0;
   (*attempt)++;
   op->retry_again = again;
