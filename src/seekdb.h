@@ -104,6 +104,7 @@ struct op {
   int embed_ok;             /* its call succeeded (result on top) or raised (error on top) */
   int done, nret;           /* op_return: the results are the top nret values */
   op_fn retry_again;        /* retry.c: where the transaction starts again */
+  int lock_waits_retried;   /* retry.c: runs again after a lock wait timeout */
   double retry_backoff;
   unsigned int rng;         /* jitter for backoffs */
   const char *connect_host; /* the connect call's parameters */
