@@ -17,6 +17,9 @@
  * user, password, database, `user@tenant`) and calls this.
  * @function connect
  * @tparam table opts the options of @{seekdb.Client}
+ * @tparam[opt] boolean resumable `true`: return a call (`seekdb.Call`) to
+ *   drive with `call:resume()` (see @{seekdb.loop}), whose result is the
+ *   connection
  * @return a connection, or `nil, errmsg, errno, sqlstate`
  */
 
@@ -28,14 +31,20 @@
  */
 
 /***
- * The dimension of an embedding function, learnt by calling it once on a
- * sample text (what pyseekdb does for a collection created with an
- * embedding function and no dimension).
+ * The dimension of an embedding function, from what it returned for one
+ * sample text (the Lua layer calls it, as pyseekdb does for a collection
+ * created with an embedding function and no dimension).
  * @function embedding_dimension
- * @tparam function ef an embedding function: a list of documents in, one
- *   vector (a list of numbers) per document out
- * @treturn[1] integer the length of the vector it returned, 1 to 4096
- * @return[2] `nil, errmsg` when it raised an error or returned no proper vector
+ * @tparam table vectors what the function returned for `{"seekdb"}`
+ * @treturn[1] integer the length of its one vector, 1 to 16383
+ * @return[2] `nil, errmsg` when it is not one proper vector
+ */
+
+/***
+ * Seconds of a monotonic clock (`CLOCK_MONOTONIC`): wall time, unlike
+ * `os.clock`. Also `seekdb.now`.
+ * @function now
+ * @treturn number seconds
  */
 
 /***
@@ -44,7 +53,8 @@
  * @function sql
  * @tparam string dialect `"seekdb"` or `"mariadb"`
  * @tparam string method `"create_collection"`, `"upsert"`, `"add"`,
- *   `"update"`, `"delete"`, `"get"`, `"count"` or `"query"`
+ *   `"update"`, `"delete"`, `"get"`, `"count"` or `"query"` (and the
+ *   methods added since: the golden tests use them all)
  * @param ... the method's arguments, after the connection
  * @treturn {string,...} the statements, in order
  * @raise when `method` is not one of those, or its arguments are wrong
