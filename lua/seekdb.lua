@@ -60,14 +60,15 @@ local function check_opts(opts, n, fname)
 end
 
 -- Raises for a key of opts that is not in the list (level: the caller's
--- caller, or `level` levels above check_keys' caller).
-local function check_keys(opts, list, n, fname, hint, level)
+-- caller, or `level` levels above check_keys' caller; `what`: what takes
+-- the options, fname by default).
+local function check_keys(opts, list, n, fname, hint, level, what)
   local known = {}
   for _, k in ipairs(list) do known[k] = true end
   for k in pairs(opts) do
     if not known[k] then
       local extra = hint and hint[k] or ""
-      argerror(n, fname, ("unknown option '%s'%s: %s takes %s"):format(tostring(k), extra, fname,
+      argerror(n, fname, ("unknown option '%s'%s: %s takes %s"):format(tostring(k), extra, what or fname,
         table.concat(list, ", ")), level or 3)
     end
   end
@@ -628,18 +629,18 @@ local function flat_configuration(c, fname)
     argerror(1, fname, "configuration must be a table, a seekdb.Configuration or a seekdb.HNSWConfiguration, got "
       .. type(c), 3)
   end
-  check_keys(c, { "dimension", "distance", "hnsw", "fulltext" }, 1, fname .. "'s configuration", nil, 4)
+  check_keys(c, { "dimension", "distance", "hnsw", "fulltext" }, 1, fname, nil, 4, "configuration")
   local out = { dimension = c.dimension, distance = c.distance }
   if c.hnsw ~= nil then
     if type(c.hnsw) ~= "table" then argerror(1, fname, "configuration.hnsw must be a table, got " .. type(c.hnsw), 3) end
-    check_keys(c.hnsw, { "m", "M", "ef_construction", "ef_search" }, 1, fname .. "'s configuration.hnsw", HNSW_HINTS, 4)
+    check_keys(c.hnsw, { "m", "M", "ef_construction", "ef_search" }, 1, fname, HNSW_HINTS, 4, "configuration.hnsw")
     out.m, out.ef_construction, out.ef_search = one_m(c.hnsw, fname, 3), c.hnsw.ef_construction, c.hnsw.ef_search
   end
   if c.fulltext ~= nil then
     if type(c.fulltext) ~= "table" then
       argerror(1, fname, "configuration.fulltext must be a table, got " .. type(c.fulltext), 3)
     end
-    check_keys(c.fulltext, { "parser", "properties" }, 1, fname .. "'s configuration.fulltext", nil, 4)
+    check_keys(c.fulltext, { "parser", "properties" }, 1, fname, nil, 4, "configuration.fulltext")
     out.parser, out.properties = c.fulltext.parser, c.fulltext.properties
   end
   return out

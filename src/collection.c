@@ -626,6 +626,8 @@ static void read_config(lua_State *L, op_t *op, create_state *s) {
   lua_pop(L, 1);
   lua_getfield(L, C_CONFIG, "properties");
   if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) != LUA_TTABLE)
+      op_argerror(L, op, 1, "configuration.fulltext.properties must be a table, got %s", luaL_typename(L, -1));
     if (maria) op_fail(L, op, "MariaDB cannot honour configuration.fulltext.properties: its FULLTEXT index has no parser");
     config_properties(L, op, lua_gettop(L), &o->properties);
   }
