@@ -18,7 +18,14 @@
  *      before their table): it is replaced
  *   4. INSERT the row; COMMIT.
  * Interrupted anywhere, a create leaves at most a table nobody lists. Every
- * "already exists" has errno 1050 (ER_TABLE_EXISTS_ERROR). */
+ * "already exists" has errno 1050 (ER_TABLE_EXISTS_ERROR).
+ *
+ * A fork is made the same way, its table by seekdb's FORK TABLE (rows
+ * included) or MariaDB's CREATE TABLE ... LIKE (the rows are then copied in
+ * step 4's transaction); its catalog row copies the source's settings.
+ * A create's configuration (m, ef_construction, ef_search, the full-text
+ * parser) goes into the DDL where the server takes it, and is refused where
+ * it cannot honour it. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
