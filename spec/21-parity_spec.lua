@@ -154,6 +154,23 @@ for _, mode in ipairs { "blocking", "resumable" } do
         end)
       end)
 
+      it("carry the tenant a client logs in with (user@tenant), as pyseekdb's on OceanBase", function()
+        if dialect ~= "mariadb" then return pending("a user named like a tenant login: MariaDB") end
+        go(function()
+          local made = client:query("CREATE USER IF NOT EXISTS 'lsk_par@tnt'@'%' IDENTIFIED BY 'pw_par'")
+          if not made then return end -- no right to make users: nothing to show
+          assert(client:query("GRANT SELECT ON *.* TO 'lsk_par@tnt'@'%'"))
+          local t = assert(seekdb.Client(helper.options { user = "lsk_par", tenant = "tnt", password = "pw_par",
+            database = db, loop = extra and extra.loop }))
+          local d = assert(t:get_database(db))
+          assert.are.same({ db, "tnt" }, { d.name, d.tenant })
+          assert.are_not.equal(d, assert(client:get_database(db))) -- pyseekdb's equality: name and tenant
+          assert.are.equal("tnt", assert(t:list_databases { limit = 1 })[1].tenant)
+          t:close()
+          assert(client:query("DROP USER 'lsk_par@tnt'@'%'"))
+        end)
+      end)
+
       it("refuse names outside pyseekdb's rule before any SQL, and wrong types", function()
         go(function()
           local before = assert(client:list_databases())
