@@ -48,6 +48,7 @@ build = {
     ["seekdb.loop"] = "lua/seekdb/loop.lua",
     ["seekdb.core"] = {
       sources = {
+        "src/admin.c",
         "src/buffer.c",
         "src/call.c",
         "src/collect.c",

@@ -307,6 +307,15 @@ static int end_step(call_t *c) {
 
 /* ---- running pieces ------------------------------------------------------------------ */
 
+/* Every piece may push this many values without asking: slots left by the
+ * pieces before it in this run would otherwise eat into Lua's minimum. A
+ * call's stack stays far below Lua's limit, so failing to grow it is a
+ * memory error (luaL_checkstack would call it a stack overflow). */
+#define PIECE_STACK 40
+static void room(lua_State *T) {
+  if (!lua_checkstack(T, PIECE_STACK)) luaL_error(T, "not enough memory for a seekdb call");
+}
+
 /* Runs on T with the slots as arguments: the pieces that are due, or one
  * slice of idle work; returns the slots, so that they outlive it. */
 static int pieces_body(lua_State *T) {
@@ -315,13 +324,10 @@ static int pieces_body(lua_State *T) {
   int idle = lua_toboolean(T, 2);
   lua_remove(T, 1);
   lua_remove(T, 1);
-  /* Every piece may push this many values without asking: slots left by the
-   * pieces before it in this run would otherwise eat into Lua's minimum. */
-#define PIECE_STACK 40
   if (idle) { /* idle work beside a statement in flight */
     op_fn fn = op->idle;
     op->idle = NULL; /* it sets itself again when there is more */
-    luaL_checkstack(T, PIECE_STACK, "seekdb call");
+    room(T);
     fn(T, op);
     return lua_gettop(T);
   }
@@ -330,7 +336,7 @@ static int pieces_body(lua_State *T) {
     if (op->err && !(op->io_flags & SQL_TRY)) op_sqlfail(T, op);
     if (!fn) luaL_error(T, "seekdb: internal error: %s has nothing to do", op->fname);
     op->next = NULL;
-    luaL_checkstack(T, PIECE_STACK, "seekdb call");
+    room(T);
     fn(T, op);
   }
   return lua_gettop(T);
@@ -499,21 +505,29 @@ static void check_size(lua_State *L, op_t *op) {
 
 /* With a deadline, MariaDB is told to give up on its own before it: the
  * statement's time and its lock waits end inside the call's time, and the
- * connection stays usable. Prepended to the statement in op->sql. */
+ * connection stays usable. Prepended to the statement in op->sql; a
+ * statement that has a SET STATEMENT of its own (a query's mhnsw_ef_search)
+ * gets the limits added to it (a SET STATEMENT inside another loses the
+ * outer one's variables). */
 static void limit_statement(op_t *op, int flags) {
+  static const char set[] = "SET STATEMENT ";
   double left;
   char head[128];
-  int n, lock;
+  int n, lock, merge;
+  size_t at;
   if (!(flags & SQL_TIMED) || op->deadline <= 0 || op->dialect != DIALECT_MARIADB) return;
   left = op->deadline - now_mono() - 0.05;
   if (left < 0.001) left = 0.001;
   lock = left < 1 ? 1 : left > 1e6 ? 1000000 : (int)left;
-  n = snprintf(head, sizeof head, "SET STATEMENT max_statement_time=%.3f, innodb_lock_wait_timeout=%d FOR ",
+  merge = op->sql.len > sizeof set - 1 && memcmp(op->sql.data, set, sizeof set - 1) == 0;
+  n = snprintf(head, sizeof head, merge ? "max_statement_time=%.3f, innodb_lock_wait_timeout=%d, "
+                                        : "SET STATEMENT max_statement_time=%.3f, innodb_lock_wait_timeout=%d FOR ",
                left, lock);
   if (n <= 0 || (size_t)n >= sizeof head) return;
   if (op->sql.cap - op->sql.len < (size_t)n && !sb_grow(&op->sql, (size_t)n)) return;
-  memmove(op->sql.data + n, op->sql.data, op->sql.len);
-  memcpy(op->sql.data, head, (size_t)n);
+  at = merge ? sizeof set - 1 : 0;
+  memmove(op->sql.data + at + n, op->sql.data + at, op->sql.len - at);
+  memcpy(op->sql.data + at, head, (size_t)n);
   op->sql.len += (size_t)n;
 }
 

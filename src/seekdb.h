@@ -168,6 +168,9 @@ int op_dry_result(lua_State *L, op_t *op);
 unsigned long long op_affected(op_t *op);
 const char *valid_collection_name(const char *name, size_t len, size_t max);
 int dialect_from_name(lua_State *L, int idx);
+/* admin.c: whether the server is seekdb of at least that version (its
+ * VERSION() says seekdb-v<x.y.z>); a dry run (no connection) says yes. */
+int seekdb_at_least(const conn_t *c, int major, int minor, int patch);
 const char *dialect_name(int dialect);
 
 /* ---- conn.c ------------------------------------------------------------------------ */
@@ -189,6 +192,9 @@ extern const method_t coll_create_method, coll_describe_method, coll_list_method
     coll_delete_method;
 extern const method_t upsert_method, add_method, update_method;
 extern const method_t delete_method, get_method, count_method, query_method, sql_method;
+/* admin.c: databases, refresh_index; collection.c: fork */
+extern const method_t db_create_method, db_get_method, db_list_method, db_delete_method, refresh_method;
+extern const method_t coll_fork_method;
 
 /* ---- filter.c ------------------------------------------------------------------------- */
 int filter_build(lua_State *L, op_t *op, int arg, int where, int where_document);

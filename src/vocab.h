@@ -36,6 +36,29 @@
  * a key of at most 256 bytes), varbinary(512) on seekdb (pyseekdb's DDL). */
 #define ID_MAX_MARIADB 254
 #define ID_MAX_SEEKDB 512
+/* n_results: the most rows one vector search may ask for. seekdb/OceanBase
+ * cap an approximate search's LIMIT + OFFSET at 16,384 (pyseekdb's
+ * _MAX_N_RESULTS). MariaDB's vector index looks at most 10,000 candidates
+ * at a time (max_ef in sql/vector_mhnsw.cc, the ceiling of mhnsw_ef_search):
+ * a larger LIMIT is answered by further searches that miss rows (measured:
+ * 24,977 of 25,000 for LIMIT 25000). Shared by query and hybrid_search. */
+#define N_RESULTS_MAX_SEEKDB 16384
+#define N_RESULTS_MAX_MARIADB 10000
+#define N_RESULTS_MAX(dialect) ((dialect) == DIALECT_MARIADB ? N_RESULTS_MAX_MARIADB : N_RESULTS_MAX_SEEKDB)
+/* HNSW index options, as each server takes them: seekdb's ranges are
+ * pyseekdb's (configuration.py) and the JS SDK's (validateHnsw); MariaDB's
+ * are its own (M 3..200; mhnsw_ef_search 1..10000, set per statement). */
+#define HNSW_M_MIN_SEEKDB 5
+#define HNSW_M_MAX_SEEKDB 128
+#define HNSW_M_MIN_MARIADB 3
+#define HNSW_M_MAX_MARIADB 200
+#define HNSW_EFC_MIN 5
+#define HNSW_EFC_MAX 1000
+#define HNSW_EFS_MAX_SEEKDB 1000
+#define HNSW_EFS_MAX_MARIADB 10000
+/* Database names: pyseekdb's rule (^[A-Za-z0-9_]+$, validators.py) and the
+ * server's 64 characters. */
+#define DB_NAME_MAX 64
 
 /* ---- distances ------------------------------------------------------------------ */
 enum distance { DIST_COSINE, DIST_L2, DIST_IP };
