@@ -137,31 +137,53 @@ end
 
 -- ngx_lua's phases where ngx.sleep may yield to nginx.
 local ngx_yields = { rewrite = true, access = true, content = true, timer = true,
-                     ssl_cert = true, ssl_session_fetch = true, preread = true }
+                     ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true, preread = true }
 
---- nginx (ngx_lua): nginx has no way to wait on a foreign socket, so the
+-- ngx.sleep counts whole milliseconds: less is 0, a 0 ms timer, for which
+-- stock ngx_lua (without OpenResty's delayed-events patch to nginx) writes
+-- a warning to the error log every time. Its waits are 1 ms at least.
+local MS = 0.001
+
+--- The longest the ngx driver sleeps between two looks at a slow statement
+-- (seconds).
+loop.ngx_max_sleep = 0.005
+
+local function post(_, sem) sem:post(1) end
+
+--- nginx (ngx_lua): nginx cannot wait on a socket it did not open, so the
 -- request's coroutine sleeps (ngx.sleep: other requests run meanwhile) and
--- looks again, 0.5 ms first, up to every 5 ms for a slow statement. Where
--- ngx.sleep is not allowed (init phases), the call waits in place.
+-- looks again. Per statement: one turn of nginx's event loop first, then
+-- sleeps of half the time the statement has taken so far, 1 ms at least
+-- (nginx's timers count whole milliseconds) and loop.ngx_max_sleep (5 ms) at
+-- most. Between slices of a long call's own work, one turn of the loop.
+-- Where ngx.sleep is not allowed (init phases, pool threads), the call
+-- waits in place.
 function loop.ngx()
   local ngx = rawget(_G, "ngx")
   return {
     sliced = true,
     run = function(call)
-      if not ngx or not ngx_yields[ngx.get_phase()] then return drive(call, wait_here, nothing) end
-      local delay = 0
-      local function wait(_, fd, _, timeout)
-        if not fd then
-          delay = 0
-          return ngx.sleep(timeout or 0)
-        end
-        local d = delay
-        if timeout and timeout < d then d = timeout end
-        ngx.sleep(d)
-        delay = delay == 0 and 0.0005 or math.min(delay * 2, 0.005)
+      local phase = ngx and ngx.get_phase and ngx.get_phase()
+      if not ngx_yields[phase] then return drive(call, wait_here, nothing) end
+      local sem, last
+      -- one turn of the event loop: a 0 ms timer wakes this coroutine
+      local function turn()
+        sem = sem or require("ngx.semaphore").new()
+        if ngx.timer.at(0, post, sem) then sem:wait(1) else ngx.sleep(MS) end
       end
-      local function pause() ngx.sleep(0) end
-      return drive(call, wait, pause)
+      local function wait(_, fd, events, timeout, waited)
+        if not fd then return ngx.sleep(math.max(timeout or 0, MS)) end
+        waited = waited or 0
+        if not last or waited < last then -- a new statement
+          last = waited
+          return turn()
+        end
+        last = waited
+        local d = math.min(math.max(waited * 0.5, MS), loop.ngx_max_sleep)
+        if timeout and timeout < d then d = math.max(timeout, MS) end
+        ngx.sleep(d)
+      end
+      return drive(call, wait, turn)
     end,
   }
 end
