@@ -148,7 +148,36 @@ local MS = 0.001
 -- (seconds).
 loop.ngx_max_sleep = 0.005
 
+--- The name of an nginx `thread_pool` whose threads wait on the database
+-- sockets for the ngx driver, each for a few milliseconds at a time (nil:
+-- it only polls with timers). See loop.ngx.
+loop.ngx_thread_pool = nil
+
+local poll_fd -- ffi's poll, in a pool thread's LuaJIT
+
+--- Runs in a pool thread (ngx.run_worker_thread): waits until the socket fd
+-- is ready for events ("r", "w", "rw") or timeout seconds pass.
+function loop.ngx_poll(fd, events, timeout)
+  if not poll_fd then
+    local ffi = require "ffi"
+    pcall(ffi.cdef, "struct seekdb_pollfd { int fd; short events; short revents; };")
+    pcall(ffi.cdef, "int poll(struct seekdb_pollfd *fds, unsigned long nfds, int timeout);")
+    local p = ffi.new("struct seekdb_pollfd[1]")
+    local C = ffi.C
+    poll_fd = function(f, ev, ms)
+      p[0].fd, p[0].revents = f, 0
+      p[0].events = (ev:find("r", 1, true) and 1 or 0) + (ev:find("w", 1, true) and 4 or 0) -- POLLIN, POLLOUT
+      return C.poll(p, 1, ms)
+    end
+  end
+  poll_fd(fd, events or "r", math.floor((timeout or 0) * 1000 + 0.5))
+  return true
+end
+
 local function post(_, sem) sem:post(1) end
+
+-- the phases where ngx.run_worker_thread may be called
+local ngx_threads = { rewrite = true, access = true, content = true }
 
 --- nginx (ngx_lua): nginx cannot wait on a socket it did not open, so the
 -- request's coroutine sleeps (ngx.sleep: other requests run meanwhile) and
@@ -156,8 +185,12 @@ local function post(_, sem) sem:post(1) end
 -- sleeps of half the time the statement has taken so far, 1 ms at least
 -- (nginx's timers count whole milliseconds) and loop.ngx_max_sleep (5 ms) at
 -- most. Between slices of a long call's own work, one turn of the loop.
--- Where ngx.sleep is not allowed (init phases, pool threads), the call
--- waits in place.
+-- With loop.ngx_thread_pool set, a thread of that pool waits on the socket
+-- for the first loop.ngx_max_sleep of each statement instead
+-- (ngx.run_worker_thread): a fast statement wakes its request as soon as the
+-- server answers; a slow one gives the thread back and is polled with
+-- timers. Where ngx.sleep is not allowed (init phases, pool threads), the
+-- call waits in place.
 function loop.ngx()
   local ngx = rawget(_G, "ngx")
   return {
@@ -174,6 +207,15 @@ function loop.ngx()
       local function wait(_, fd, events, timeout, waited)
         if not fd then return ngx.sleep(math.max(timeout or 0, MS)) end
         waited = waited or 0
+        local pool, span = loop.ngx_thread_pool, loop.ngx_max_sleep
+        if pool and ngx_threads[phase] and span - waited >= MS then -- a pool thread waits for the first few ms
+          local t = span - waited
+          if timeout and timeout < t then t = timeout end
+          local ok, err = ngx.run_worker_thread(pool, "seekdb.loop", "ngx_poll", fd, events, t)
+          if ok then return end
+          loop.ngx_thread_pool = nil
+          ngx.log(ngx.WARN, "seekdb: waiting with timers: thread pool '", pool, "' failed: ", err)
+        end
         if not last or waited < last then -- a new statement
           last = waited
           return turn()
