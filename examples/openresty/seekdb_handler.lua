@@ -103,7 +103,8 @@ local function status_of(err, errno)
 end
 
 -- A call's results, or the error answered (the request ends there).
-local function check(ok, res, err, errno)
+-- `limit`: the call's time limit, for the message of a 504.
+local function check(limit, ok, res, err, errno)
   if not ok then -- it raised: a wrong argument is the input's fault
     local msg = tostring(res)
     if msg:find("bad argument", 1, true) then return fail(400, (msg:gsub("^.-(bad argument)", "%1"))) end
@@ -113,7 +114,7 @@ local function check(ok, res, err, errno)
   if res == nil then
     local status = status_of(err, errno)
     if status == 504 and not tostring(err):find("^timeout") then
-      err = "timeout: the server gave up within the call's time limit: " .. tostring(err)
+      err = ("timeout: the server gave up within the call's time limit (%s s): %s"):format(limit, tostring(err))
     end
     return fail(status, err)
   end
@@ -223,7 +224,7 @@ function handler.upsert()
   if type(req) ~= "table" or req[1] ~= nil then
     return fail(400, "the body is not a JSON object {ids, embeddings, documents, metadatas}")
   end
-  check(pcall(on_collection, "upsert", req, timeout))
+  check(timeout or config.timeout, pcall(on_collection, "upsert", req, timeout))
   return answer(200, '{"ok":true}')
 end
 
@@ -248,19 +249,19 @@ function handler.query()
     q.where = type(args.where) == "string" and decode(args.where)
     if type(q.where) ~= "table" then return fail(400, "where must be a JSON object") end
   end
-  local res = check(pcall(on_collection, "query", q, timeout))
+  local res = check(timeout or config.timeout, pcall(on_collection, "query", q, timeout))
   return answer(200, ('{"ids":%s,"documents":%s,"metadatas":%s,"distances":%s}'):format(
     array(res.ids[1]), array(res.documents[1]), array(res.metadatas[1]), array(res.distances[1])))
 end
 
 function handler.count()
   local timeout = timeout_arg(ngx.req.get_uri_args())
-  local n = check(pcall(on_collection, "count", nil, timeout))
+  local n = check(timeout or config.timeout, pcall(on_collection, "count", nil, timeout))
   return answer(200, cjson.encode { count = n })
 end
 
 function handler.ping()
-  local rows = check(pcall(with_client, function(client) return client:query("SELECT 1 AS one") end))
+  local rows = check(config.timeout, pcall(with_client, function(client) return client:query("SELECT 1 AS one") end))
   -- how this worker's calls wait: in threads of this pool, or with timers
   local waits = require("seekdb.loop").ngx_thread_pool
   return answer(200, cjson.encode { ok = rows[1].one == "1", waits = waits and "thread_pool " .. waits or "timers" })
@@ -283,7 +284,7 @@ end
 -- computed in the pool thread.
 local function in_thread(fn, ...)
   local ok, json, err, errno = ngx.run_worker_thread("seekdb", "seekdb_worker", fn, ...)
-  if not ok then return check(false, json) end
+  if not ok then return check(config.timeout, false, json) end
   if not json then return fail(status_of(err, errno), err) end
   return answer(200, json)
 end
