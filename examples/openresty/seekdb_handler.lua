@@ -264,7 +264,8 @@ function handler.ping()
   local rows = check(config.timeout, pcall(with_client, function(client) return client:query("SELECT 1 AS one") end))
   -- how this worker's calls wait: in threads of this pool, or with timers
   local waits = require("seekdb.loop").ngx_thread_pool
-  return answer(200, cjson.encode { ok = rows[1].one == "1", waits = waits and "thread_pool " .. waits or "timers" })
+  return answer(200, ('{"ok":%s,"waits":%s}'):format(tostring(rows[1].one == "1"),
+    cjson.encode(waits and "thread_pool " .. waits or "timers")))
 end
 
 -- The toy embedding service (what a model server would be).
