@@ -15,16 +15,8 @@ package.path = "examples/openresty/?.lua;" .. package.path
 local toy = require "toy_embedding"
 
 local PORT = tonumber(os.getenv("SEEKDB_NGINX_PORT") or "33880")
-local BASE = "http://127.0.0.1:" .. PORT
 local ERROR_LOG = (os.getenv("SEEKDB_NGINX_DIR") or ".scratch/nginx") .. "/logs/error.log"
 local PING_LIMIT_MS = 20 -- issue 11's bound for /ping while slow requests are in flight
-
-local function sh(cmd)
-  local p = assert(io.popen(cmd))
-  local out = p:read("*a")
-  p:close()
-  return out
-end
 
 -- HTTP/1.0 over LuaSocket: send now, read the answer later.
 local function send(method, path, body)
@@ -328,11 +320,35 @@ describe("lua-seekdb inside nginx", function()
   it("serves 200 concurrent upserts, every one of them", function()
     local before = select(2, json("GET", "/count")).count
     -- 200 requests, 25 at a time, each its own id and vector
-    local t0 = socket.gettime()
-    local codes = sh(("seq 1 200 | xargs -P 25 -I{} curl -s -o /dev/null -w '%%{http_code}\\n' -X POST "
-      .. "--data-binary '{\"ids\":\"n{}\",\"embeddings\":[{},1,0],\"metadatas\":{\"n\":{}}}' '%s/upsert'"):format(BASE))
+    local t0, next_i, active, codes = socket.gettime(), 1, {}, {}
+    local function start()
+      if next_i > 200 then return end
+      local i = next_i
+      next_i = i + 1
+      local req = send("POST", "/upsert", ('{"ids":"n%d","embeddings":[%d,1,0],"metadatas":{"n":%d}}'):format(i, i, i))
+      req.sock:settimeout(0)
+      req.chunks = {}
+      active[req.sock] = req
+    end
+    for _ = 1, 25 do start() end
+    local deadline = t0 + 120
+    while next(active) and socket.gettime() < deadline do
+      local list = {}
+      for sock in pairs(active) do list[#list + 1] = sock end
+      for _, sock in ipairs((socket.select(list, nil, 1))) do
+        local req = active[sock]
+        local data, err, partial = sock:receive(65536)
+        req.chunks[#req.chunks + 1] = data or partial
+        if err == "closed" then
+          sock:close()
+          active[sock] = nil
+          codes[#codes + 1] = table.concat(req.chunks):match("^HTTP/1%.%d (%d+)") or "none"
+          start()
+        end
+      end
+    end
     local ok, other = 0, {}
-    for c in codes:gmatch("%d+") do
+    for _, c in ipairs(codes) do
       if c == "200" then ok = ok + 1 else other[#other + 1] = c end
     end
     assert.are.equal(200, ok, "non-200 answers: " .. table.concat(other, " "))
