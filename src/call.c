@@ -309,6 +309,15 @@ static int end_step(call_t *c) {
 
 /* ---- running pieces ------------------------------------------------------------------ */
 
+/* Every piece may push this many values without asking: slots left by the
+ * pieces before it in this run would otherwise eat into Lua's minimum. A
+ * call's stack stays far below Lua's limit, so failing to grow it is a
+ * memory error (luaL_checkstack would call it a stack overflow). */
+#define PIECE_STACK 40
+static void room(lua_State *T) {
+  if (!lua_checkstack(T, PIECE_STACK)) luaL_error(T, "not enough memory for a seekdb call");
+}
+
 /* Runs on T with the slots as arguments: the pieces that are due, or one
  * slice of idle work; returns the slots, so that they outlive it. */
 static int pieces_body(lua_State *T) {
@@ -317,13 +326,10 @@ static int pieces_body(lua_State *T) {
   int idle = lua_toboolean(T, 2);
   lua_remove(T, 1);
   lua_remove(T, 1);
-  /* Every piece may push this many values without asking: slots left by the
-   * pieces before it in this run would otherwise eat into Lua's minimum. */
-#define PIECE_STACK 40
   if (idle) { /* idle work beside a statement in flight */
     op_fn fn = op->idle;
     op->idle = NULL; /* it sets itself again when there is more */
-    luaL_checkstack(T, PIECE_STACK, "seekdb call");
+    room(T);
     fn(T, op);
     return lua_gettop(T);
   }
@@ -332,7 +338,7 @@ static int pieces_body(lua_State *T) {
     if (op->err && !(op->io_flags & SQL_TRY)) op_sqlfail(T, op);
     if (!fn) luaL_error(T, "seekdb: internal error: %s has nothing to do", op->fname);
     op->next = NULL;
-    luaL_checkstack(T, PIECE_STACK, "seekdb call");
+    room(T);
     fn(T, op);
   }
   return lua_gettop(T);
