@@ -84,7 +84,8 @@ $(FAILALLOC): spec/support/failalloc.c
 # scripts/testdb starts, or the one SEEKDB_TEST_HOST names. `make test` runs
 # the whole suite under Lua 5.4 and under LuaJIT, again under Lua 5.4 with
 # every call resumable (SEEKDB_TEST_LOOP=yield: conn:start/call:resume, a
-# slice at a time), then the nginx integration (integration/: a real nginx).
+# slice at a time), then the nginx integration (integration/: a real nginx
+# calling the module in the request phase).
 LUAJIT_BUILD := build/luajit
 
 luajit-module: check-deps
@@ -152,14 +153,19 @@ demo: all
 	@eval "$$(scripts/testdb env)"; LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="./?.so;;" \
 	  $(LUA) examples/upsert.lua; rc=$$?; scripts/testdb stop; exit $$rc
 
-# An upsert inside nginx: the scratch server, nginx with examples/openresty,
-# a POST and a query with curl, then both stopped.
+# Upserts and queries inside nginx: the scratch server, nginx with
+# examples/openresty (calls in the request phase), curl, then both stopped.
 nginx-demo: all luajit-module
 	@scripts/testdb start
 	@eval "$$(scripts/testdb env)"; scripts/nginx-demo start && url=$$(scripts/nginx-demo url) && \
 	  echo "POST $$url/upsert" && curl -s -X POST --data-binary \
 	    '{"ids":["item1","item2"],"embeddings":[[0.1,0.2,0.3],[0.4,0.5,0.6]],"documents":["Doc 1","Doc 2"],"metadatas":[{"category":"AI"},{"category":"ML"}]}' \
-	    "$$url/upsert" && echo "GET $$url/query?v=0.1,0.2,0.25&n=2" && curl -s "$$url/query?v=0.1,0.2,0.25&n=2"; \
+	    "$$url/upsert" && echo "GET $$url/query?v=0.1,0.2,0.25&n=2" && curl -s "$$url/query?v=0.1,0.2,0.25&n=2" && \
+	  echo "POST $$url/upsert" && curl -s -X POST --data-binary \
+	    '{"ids":["item3","item4"],"documents":["a red apple","a green pear"]}' "$$url/upsert" && \
+	  echo "GET $$url/query?text=a%20green%20pear&n=2" && curl -s "$$url/query?text=a%20green%20pear&n=2" && \
+	  echo "GET $$url/query?v=1,0,0&where=..." && curl -s -G --data-urlencode 'where={"category":"none"}' "$$url/query?v=1,0,0" && \
+	  echo "GET $$url/count" && curl -s "$$url/count" && echo "GET $$url/ping" && curl -s "$$url/ping"; \
 	  rc=$$?; scripts/nginx-demo stop; scripts/testdb stop; exit $$rc
 
 server-start:

@@ -437,6 +437,14 @@ end
 
 Client.__close = Client.close
 
+--- `true` once the client's connection is closed: by `close()`, or by a
+-- call that timed out while the server held it (every later call raises).
+-- A pool checks it before giving a client out again.
+function Client:is_closed()
+  check_self(self, Client, "is_closed")
+  return self._conn:is_closed()
+end
+
 -- (env SEEKDB_PASSWORD or empty), `database` (env SEEKDB_DATABASE or `test`),
 -- `tenant` (login as user@tenant), `socket` (a unix socket path),
 -- `connect_timeout` (seconds, 10), `read_timeout` and `write_timeout`

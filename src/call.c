@@ -51,6 +51,7 @@ typedef struct call {
   int end_step;        /* how far the clean-up got */
   int sliced;          /* a resumable call: Lua work in slices */
   int timed_out;       /* the deadline or the library's timeout ended a wait */
+  double io_began;     /* when the I/O in flight was started */
   double end_by;       /* the clean-up's own deadline */
   int running;         /* pieces are running (a finalizer may close the client meanwhile) */
   int delivered;       /* the results went to the caller */
@@ -79,6 +80,7 @@ static int io_step(call_t *c, int ready) {
   op_t *op = &c->op;
   MYSQL *my = op_mysql(op);
   int st = 0, start = ready < 0;
+  if (start) c->io_began = now_mono();
   switch (op->io) {
     case IO_CONNECT:
       st = start ? mysql_real_connect_start(&c->io_my, my, op->connect_socket ? NULL : op->connect_host,
@@ -821,9 +823,11 @@ static int has_socket(call_t *c) {
   return c->phase != PHASE_OVER && c->op.pending == PEND_IO && c->op.conn && c->op.conn->my;
 }
 
-/* call:resume([ok, value]) -> "wait", fd, events, timeout | "embed", fn, texts
- * | "yield" | "done", results... The Lua layer's driver: after "embed" it
- * passes what pcall(fn, texts) returned. */
+/* call:resume([ok, value]) -> "wait", fd, events, timeout, waited | "embed",
+ * fn, texts | "yield" | "done", results... The Lua layer's driver: after
+ * "embed" it passes what pcall(fn, texts) returned. `waited`: seconds the
+ * I/O in flight has been waited for (nil when the call only waits for a
+ * time), so that a driver that polls can back off per statement. */
 static int call_resume(lua_State *L) {
   call_t *c = call_check(L, 1);
   op_t *op = &c->op;
@@ -859,7 +863,9 @@ static int call_resume(lua_State *L) {
       else lua_pushnil(L);
       push_events(L, has_socket(c) ? op->wait : 0);
       push_timeout(L, c);
-      return 4;
+      if (has_socket(c)) lua_pushnumber(L, now_mono() - c->io_began);
+      else lua_pushnil(L);
+      return 5;
   }
 }
 
