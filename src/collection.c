@@ -420,8 +420,9 @@ static void create_start(lua_State *L, op_t *op) {
   if (!isint || lua_type(L, C_DIM) != LUA_TNUMBER)
     op_argerror(L, op, 1, "dimension must be an integer, got %s", luaL_typename(L, C_DIM));
   if (s->dim < 1 || s->dim > max)
-    op_fail(L, op, "dimension %I is out of range: a %s collection has 1 to %I dimensions", s->dim,
-            dialect_name(op->dialect), max);
+    op_fail(L, op, "dimension %I is out of range: a %s collection has 1 to %I dimensions%s", s->dim,
+            dialect_name(op->dialect), max,
+            op->dialect == DIALECT_MARIADB ? " (MariaDB's 65,535 bytes a row hold no wider vector beside the id)" : "");
   for (s->dist = 0; distance_names[s->dist] &&
                     !(lua_type(L, C_DIST) == LUA_TSTRING && strcmp(lua_tostring(L, C_DIST), distance_names[s->dist]) == 0);
        s->dist++) {}

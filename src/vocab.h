@@ -17,10 +17,13 @@
 #define CR_COMMANDS_OUT_OF_SYNC 2014
 
 /* ---- limits -------------------------------------------------------------------- */
-/* A vector column: MariaDB allows VECTOR(16383); seekdb/OceanBase collections
- * are made with at most 4096 (pyseekdb's range). Reading and writing accept
+/* A vector column: MariaDB allows VECTOR(16383), but a row's columns other
+ * than BLOBs must fit in 65,535 bytes: 4 bytes a dimension (and 2 of
+ * length), the _id's 254 (and 2), the two BLOB columns' 12 each and a byte
+ * of NULL flags leave 16313 dimensions. seekdb/OceanBase collections are
+ * made with at most 4096 (pyseekdb's range). Reading and writing accept
  * whatever an existing table says, up to the widest any server allows. */
-#define DIM_MAX_MARIADB 16383
+#define DIM_MAX_MARIADB 16313
 #define DIM_MAX_SEEKDB 4096
 #define DIM_MAX_ANY 65535
 /* Longest v1 collection name: the table is `c$v1$<name>` and MySQL-family
