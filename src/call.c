@@ -27,6 +27,7 @@
  * conn->call. A call that is abandoned (collected, its client closed, its
  * deadline passed while the server held it) cannot wait for the server: its
  * connection is closed, and the server rolls its transaction back. */
+#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -110,8 +111,59 @@ static int io_step(call_t *c, int ready) {
   return st;
 }
 
+/* Length of the printable UTF-8 character at s (n bytes left), 0 if there is
+ * none: control characters (but tab and newline), C1 controls, overlong
+ * forms, surrogates and bytes that start no character are not text. */
+static size_t text_char(const unsigned char *s, size_t n) {
+  unsigned int cp;
+  size_t len, i;
+  if (s[0] < 0x80) return (s[0] >= 0x20 && s[0] != 0x7f) || s[0] == '\t' || s[0] == '\n';
+  if (s[0] >= 0xc2 && s[0] <= 0xdf) len = 2, cp = s[0] & 0x1f;
+  else if (s[0] >= 0xe0 && s[0] <= 0xef) len = 3, cp = s[0] & 0x0f;
+  else if (s[0] >= 0xf0 && s[0] <= 0xf4) len = 4, cp = s[0] & 0x07;
+  else return 0;
+  if (n < len) return 0;
+  for (i = 1; i < len; i++) {
+    if ((s[i] & 0xc0) != 0x80) return 0;
+    cp = cp << 6 | (s[i] & 0x3f);
+  }
+  if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+      (cp >= 0x80 && cp <= 0x9f))
+    return 0;
+  return len;
+}
+
+/* A message as text: what a server (or something pretending to be one)
+ * sent may be any bytes; those that are not printable UTF-8 become \xNN.
+ * Cut at a character's end when out is full. */
+static void copy_text(char *out, size_t size, const char *msg) {
+  static const char hex[] = "0123456789abcdef";
+  const unsigned char *s = (const unsigned char *)msg;
+  size_t n = strlen(msg), o = 0, k;
+  while (n > 0) {
+    k = text_char(s, n);
+    if (k) {
+      if (o + k >= size) break;
+      memcpy(out + o, s, k);
+      o += k;
+      s += k;
+      n -= k;
+    } else {
+      if (o + 4 >= size) break;
+      out[o++] = '\\';
+      out[o++] = 'x';
+      out[o++] = hex[*s >> 4];
+      out[o++] = hex[*s & 15];
+      s++;
+      n--;
+    }
+  }
+  out[o] = '\0';
+}
+
 /* Records the outcome of the statement just finished: errno, SQLSTATE and
- * message, whichever handle has them. */
+ * message, whichever handle has them. A SQLSTATE that is not five letters
+ * or digits is HY000, the message is made text (copy_text). */
 static void io_record(op_t *op, int failed) {
   const char *msg, *state;
   unsigned int no;
@@ -130,10 +182,13 @@ static void io_record(op_t *op, int failed) {
     state = mysql_sqlstate(my);
   }
   op->err = no ? no : CR_SERVER_LOST; /* a failure always has an errno */
-  strncpy(op->errstate, state ? state : "HY000", sizeof op->errstate - 1);
-  op->errstate[sizeof op->errstate - 1] = '\0';
-  strncpy(op->errmsg, msg && *msg ? msg : "the server connection failed", sizeof op->errmsg - 1);
-  op->errmsg[sizeof op->errmsg - 1] = '\0';
+  strcpy(op->errstate, "HY000");
+  if (state && strlen(state) == 5) {
+    int i;
+    for (i = 0; i < 5 && (isdigit((unsigned char)state[i]) || isupper((unsigned char)state[i])); i++) {}
+    if (i == 5) memcpy(op->errstate, state, 6);
+  }
+  copy_text(op->errmsg, sizeof op->errmsg, msg && *msg ? msg : "the server connection failed");
 }
 
 static void warn_show(lua_State *L, op_t *op);
