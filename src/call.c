@@ -52,6 +52,8 @@ typedef struct call {
   int end_step;        /* how far the clean-up got */
   int sliced;          /* a resumable call: Lua work in slices */
   int timed_out;       /* the deadline or the library's timeout ended a wait */
+  double limit;        /* the seconds the deadline allows, for messages ... */
+  const char *limit_option; /* ... and the client option that set them */
   double end_by;       /* the clean-up's own deadline */
   int running;         /* pieces are running (a finalizer may close the client meanwhile) */
   int delivered;       /* the results went to the caller */
@@ -419,14 +421,18 @@ static int run_pieces(lua_State *L, call_t *c, int idle) {
 
 /* The piece that fails a call whose time is up. */
 static void timeout_fail(lua_State *L, op_t *op) {
-  double limit = op->conn ? op->conn->timeout : 0;
+  call_t *c = op_call_of(op);
   op->err_no = CR_SERVER_LOST;
   strcpy(op->sqlstate, "HY000");
+  if (c->limit_option && strcmp(c->limit_option, "connect_timeout") == 0)
+    op_fail(L, op, "timeout: could not connect within %f s (the client's connect_timeout option): the "
+                   "server did not answer in time", c->limit);
   if (op->conn && !op->conn->my)
-    op_fail(L, op, "timeout: %s did not finish within %f s (the client's timeout option) and the server "
-                   "still held it; the connection was closed: open a new client", op->fname, limit);
-  op_fail(L, op, "timeout: %s did not finish within %f s (the client's timeout option); nothing was "
-                 "changed", op->fname, limit);
+    op_fail(L, op, "timeout: %s did not finish within %f s (the client's %s option) and the server "
+                   "still held it; the connection was closed: open a new client", op->fname, c->limit,
+            c->limit_option ? c->limit_option : "timeout");
+  op_fail(L, op, "timeout: %s did not finish within %f s (the client's %s option); nothing was "
+                 "changed", op->fname, c->limit, c->limit_option ? c->limit_option : "timeout");
 }
 
 /* The call's deadline passed while it waited. */
@@ -718,7 +724,11 @@ static call_t *call_new(lua_State *L, const method_t *m, conn_t *cn, int dialect
   c->op.next = m->start;
   c->T = T;
   c->op.rng = (unsigned int)((size_t)c >> 4) ^ (unsigned int)(now_mono() * 1e6);
-  if (cn && cn->timeout > 0) c->op.deadline = now_mono() + cn->timeout;
+  if (cn && cn->timeout > 0) {
+    c->op.deadline = now_mono() + cn->timeout;
+    c->limit = cn->timeout;
+    c->limit_option = "timeout";
+  }
   c->phase = PHASE_RUN;
   if (cn) cn->call = (struct call *)c;
   return c;
@@ -821,6 +831,8 @@ int call_connect(lua_State *L, const method_t *m, conn_t *cn, double limit, int 
   c->op.conn = cn;
   cn->call = (struct call *)c;
   c->op.deadline = limit > 0 ? now_mono() + limit : 0;
+  c->limit = limit;
+  c->limit_option = "connect_timeout";
   if (resumable) {
     c->sliced = 1;
     return 1;
