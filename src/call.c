@@ -940,6 +940,34 @@ static int call_cancel(lua_State *L) {
   return 0;
 }
 
+/* call:fail(err): the driver met an error outside the call's pieces (raised
+ * in its own Lua code, in a finalizer, out of memory): the call fails with
+ * it instead of being left unfinished (its client busy, then closed when the
+ * call is collected). Its statement in flight is awaited and its
+ * transaction rolled back as for any failure; the driver then resumes it to
+ * its end (waiting in place), where "done" raises err. A call that is ending
+ * already ends as it was going to. Returns whether the call has an end to
+ * be driven to (false once its results were delivered). */
+static int call_fail(lua_State *L) {
+  call_t *c = call_check(L, 1);
+  op_t *op = &c->op;
+  lua_settop(L, 2);
+  lua_pushboolean(L, !c->delivered && !c->running);
+  if (c->phase != PHASE_RUN || c->running) return 1;
+  lua_pushvalue(L, 2);
+  ensure(L, c, 1);
+  lua_xmove(L, c->T, 1);
+  c->failed = 1;
+  op->failed = 0;
+  op->raise = 1; /* deliver raises it again */
+  op->idle = NULL;
+  c->phase = PHASE_END;
+  c->end_by = now_mono() + GRACE;
+  op_free_result(op);
+  op->pending = op->io != IO_NONE ? PEND_IO : PEND_NONE;
+  return 1;
+}
+
 static int call_gc(lua_State *L) {
   call_t *c = call_check(L, 1);
   call_abandon(L, c, "a call on it was left unfinished in the middle of a statement");
@@ -958,7 +986,7 @@ static int call_tostring(lua_State *L) {
 void call_register(lua_State *L) {
   static const luaL_Reg methods[] = {
     {"resume", call_resume}, {"pollfd", call_pollfd}, {"events", call_events},
-    {"timeout", call_timeout}, {"wait", call_wait}, {"cancel", call_cancel},
+    {"timeout", call_timeout}, {"wait", call_wait}, {"cancel", call_cancel}, {"fail", call_fail},
     {NULL, NULL}};
   static const luaL_Reg meta[] = {
     {"__gc", call_gc}, {"__close", call_gc}, {"__tostring", call_tostring}, {NULL, NULL}};
