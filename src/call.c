@@ -362,8 +362,10 @@ static int end_step(call_t *c) {
  * slice of idle work; returns the slots, so that they outlive it. */
 static int pieces_body(lua_State *T) {
   call_t *c = lua_touserdata(T, 1);
-  op_t *op = &c->op;
+  op_t *op;
   int idle = lua_toboolean(T, 2);
+  if (!c) return 0; /* called with nothing: see running_here */
+  op = &c->op;
   lua_remove(T, 1);
   lua_remove(T, 1);
   if (idle) { /* idle work beside a statement in flight */
@@ -380,6 +382,25 @@ static int pieces_body(lua_State *T) {
     fn(T, op);
   }
   return lua_gettop(T);
+}
+
+/* LuaJIT (before 2.1-20231006; Debian bookworm's luajit2 is 2.1-20230119)
+ * still records T as the running thread after lua_pcall(T) returns. An
+ * error raised on L afterwards (a call's misuse error, re-raised) and caught
+ * by a pcall leaves that record on T, and the next exit from compiled code
+ * writes L's frame into T's stack: a crash in the collector later (LuaJIT
+ * issue #1066, fixed upstream in September 2023). Entering the VM on L puts
+ * the record back: a call of pieces_body with no arguments, which does
+ * nothing, taken from the registry so that nothing is allocated. */
+static void running_here(lua_State *L, call_t *c) {
+#if LUA_VERSION_NUM < 502
+  if (c->body_ref == LUA_NOREF || !lua_checkstack(L, 1)) return;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->body_ref);
+  if (lua_pcall(L, 0, 0, 0) != 0) lua_pop(L, 1);
+#else
+  (void)L;
+  (void)c;
+#endif
 }
 
 /* Room on T for n more values. T runs no code of its own outside
@@ -406,6 +427,7 @@ static int run_pieces(lua_State *L, call_t *c, int idle) {
   c->running = 1;
   status = lua_pcall(T, n + 2, LUA_MULTRET, 0);
   c->running = 0;
+  running_here(L, c);
   if (status == LUA_OK && c->op.conn && !c->op.conn->my && c->op.conn->call == (struct call *)c &&
       c->op.io == IO_NONE && c->op.pending == PEND_IO)
     c->op.pending = PEND_NONE; /* closed under the piece: the next one finds out */
@@ -778,6 +800,7 @@ static void embed_here(lua_State *L, call_t *c) {
   c->running = 1;
   op->embed_ok = lua_pcall(T, 1, 1, 0) == LUA_OK;
   c->running = 0;
+  running_here(L, c);
   op->pending = PEND_NONE;
 }
 
