@@ -25,7 +25,8 @@ VALGRIND ?= valgrind --keep-debuginfo=yes --error-exitcode=9 --num-callers=30 \
 
 # Debian's names for what the build and the specs need.
 DEB_PACKAGES ?= lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev libmariadb-dev libcjson-dev lua-cjson \
-                lua-busted luarocks pkg-config gcc make ca-certificates nginx libnginx-mod-http-lua curl
+                lua-busted luarocks pkg-config gcc make ca-certificates nginx libnginx-mod-http-lua curl \
+                lua-socket
 SUDO ?= $(if $(filter 0,$(shell id -u)),,sudo)
 
 # Evaluated when used, so that they see what `make deps` just installed.
@@ -63,7 +64,7 @@ check-deps:
 	  && command -v $(LUAJIT) >/dev/null 2>&1 && command -v nginx >/dev/null 2>&1 \
 	  && command -v curl >/dev/null 2>&1 && test -f /usr/lib/nginx/modules/ngx_http_lua_module.so \
 	  && $(PKG_CONFIG) --exists $(LUA_PC) luajit libcjson 2>/dev/null \
-	  && $(LUA) -e 'require "busted.core"; require "cjson"' 2>/dev/null \
+	  && $(LUA) -e 'require "busted.core"; require "cjson"; require "socket"' 2>/dev/null \
 	  || $(MAKE) --no-print-directory deps
 
 $(BUILD)/%.o: src/%.c $(HDR)
