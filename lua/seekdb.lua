@@ -156,6 +156,17 @@ local function new_collection(client, desc, ef, chunk)
   }, Collection)
 end
 
+-- A collection object whose fields are all there, to be filled in when the
+-- server has made the collection: nothing is allocated from then on (a
+-- memory error then would report a failure for a collection that was made).
+local PENDING = { name = false, dimension = false, distance = false, id = false, version = false, table = false }
+
+local function fill_collection(col, desc)
+  col.name, col.dimension, col.distance, col.id, col.version, col._table =
+    desc.name, desc.dimension, desc.distance, desc.id, desc.version, desc.table
+  return col
+end
+
 function Collection:__tostring()
   return ("seekdb collection '%s' (dimension %d, %s distance%s)"):format(self.name, self.dimension,
     self.distance, self.embedding_function and ", with an embedding function" or "")
@@ -415,10 +426,11 @@ function Client:create_collection(opts)
     end
   end
   local settings = { version = SETTINGS_VERSION, embedding_function = persisted }
+  local col = new_collection(self, PENDING, ef, opts.embedding_chunk_size)
   local desc, errmsg, errno, sqlstate = run(self, "create_collection", opts.name, dimension,
     opts.distance or DEFAULT_DISTANCE, opts.version or 2, settings)
   if not desc then return nil, errmsg, errno, sqlstate end
-  return new_collection(self, desc, ef, opts.embedding_chunk_size)
+  return fill_collection(col, desc)
 end
 
 -- The embedding function of an existing collection: the persisted one

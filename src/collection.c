@@ -146,6 +146,7 @@ typedef struct create_state {
   lua_Integer dim;
   int dist, version, attempt;
   int made;               /* the table of this call exists */
+  int desc;               /* stack slot of the result, made before the table */
   sbuf settings;          /* the settings JSON */
   sbuf stale;             /* ids of catalog rows left by interrupted creates, quoted, comma-separated */
   /* a failure being reported while the table is dropped again */
@@ -162,13 +163,23 @@ static void create_release(void *p) {
 
 enum { C_NAME = 2, C_DIM = 3, C_DIST = 4, C_VERSION = 5, C_SETTINGS = 6, C_DRY = 7 };
 
+/* The result is made before the table is (a memory error after the
+ * table or its catalog row were committed would fail a create that
+ * happened), and so is every message until the table is dropped again. */
+static void create_desc(lua_State *L, op_t *op) {
+  create_state *s = op->state;
+  if (!op->conn) return;
+  push_desc(L, C_NAME, s->dim, distance_names[s->dist], s->table, s->version, s->version == 2 ? C_SETTINGS : 0);
+  s->desc = lua_gettop(L);
+}
+
 static void create_result(lua_State *L, op_t *op) {
   create_state *s = op->state;
   if (!op->conn) {
     op_dry_result(L, op);
     return;
   }
-  push_desc(L, C_NAME, s->dim, distance_names[s->dist], s->table, s->version, s->version == 2 ? C_SETTINGS : 0);
+  lua_pushvalue(L, s->desc);
   op_return(L, op, 1);
 }
 
@@ -212,8 +223,9 @@ static void create_abort(lua_State *L, op_t *op, unsigned int no, const char *st
 
 static void abort_exists(lua_State *L, op_t *op, const char *more) {
   create_state *s = op->state;
-  lua_pushfstring(L, "collection '%s' already exists%s", s->name, more);
-  create_abort(L, op, ER_TABLE_EXISTS, "42S01", lua_tostring(L, -1));
+  char msg[sizeof s->fail_msg];
+  snprintf(msg, sizeof msg, "collection '%s' already exists%s", s->name, more);
+  create_abort(L, op, ER_TABLE_EXISTS, "42S01", msg);
 }
 
 static void abort_server(lua_State *L, op_t *op) {
@@ -366,6 +378,7 @@ static void v2_make(lua_State *L, op_t *op) {
   if (op->conn) new_id(L, op, s->id);
   else strcpy(s->id, "00000000000000000000000000000000");
   snprintf(s->table, sizeof s->table, "c$v2$%s", s->id);
+  create_desc(L, op);
   op->sql.len = 0;
   ddl_create(&op->sql, op->dialect, s->table, s->dim, s->dist);
   op_sql(L, op, SQL_TRY, v2_made);
@@ -397,6 +410,7 @@ static void v1_make(lua_State *L, op_t *op) {
   if (op->err && op->err != ER_NO_SUCH_TABLE) op_sqlfail(L, op);
   if (!op->err && op->res && mysql_num_rows(op->res) > 0) fail_exists(L, op, s->name, "");
   op_free_result(op);
+  create_desc(L, op);
   op->sql.len = 0;
   ddl_create(&op->sql, op->dialect, s->table, s->dim, s->dist);
   op_sql(L, op, SQL_TRY, v1_made);
