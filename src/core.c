@@ -34,7 +34,7 @@
  * @function embedding_dimension
  * @tparam function ef an embedding function: a list of documents in, one
  *   vector (a list of numbers) per document out
- * @treturn[1] integer the length of the vector it returned, 1 to 4096
+ * @treturn[1] integer the length of the vector it returned, 1 to 16313
  * @return[2] `nil, errmsg` when it raised an error or returned no proper vector
  */
 
