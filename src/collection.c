@@ -148,6 +148,7 @@ typedef struct create_state {
   int made;               /* the table of this call exists */
   int desc;               /* stack slot of the result, made before the table */
   sbuf settings;          /* the settings JSON */
+  jenc json;              /* its tree, freed here if a memory error cuts encoding short */
   sbuf stale;             /* ids of catalog rows left by interrupted creates, quoted, comma-separated */
   /* a failure being reported while the table is dropped again */
   unsigned int fail_no;
@@ -157,6 +158,7 @@ typedef struct create_state {
 
 static void create_release(void *p) {
   create_state *s = p;
+  cJSON_Delete(s->json.root);
   sb_free(&s->settings);
   sb_free(&s->stale);
 }
@@ -423,7 +425,6 @@ static void create_start(lua_State *L, op_t *op) {
   create_state *s = op->state;
   lua_Integer version, max = op->dialect == DIALECT_MARIADB ? DIM_MAX_MARIADB : DIM_MAX_SEEKDB;
   int isint = 1;
-  jenc j;
   lua_settop(L, C_SETTINGS);
   version = lua_isnoneornil(L, C_VERSION) ? 2 : lua_tointegerx(L, C_VERSION, &isint);
   if (!lua_isnoneornil(L, C_VERSION) && (!isint || lua_type(L, C_VERSION) != LUA_TNUMBER)) version = 0;
@@ -457,11 +458,7 @@ static void create_start(lua_State *L, op_t *op) {
     return;
   }
   if (lua_type(L, C_SETTINGS) != LUA_TTABLE) op_argerror(L, op, 1, "settings must be a table");
-  memset(&j, 0, sizeof j);
-  if (!meta_encode(L, C_SETTINGS, &j, &s->settings)) {
-    cJSON_Delete(j.root);
-    op_argerror(L, op, 1, "settings%s", j.err);
-  }
+  if (!meta_encode(L, C_SETTINGS, &s->json, &s->settings)) op_argerror(L, op, 1, "settings%s", s->json.err);
   if (s->settings.oom) op_fail(L, op, "not enough memory");
   ddl_catalog(&op->sql, op->dialect);
   op_sql(L, op, 0, v2_catalog);
