@@ -516,10 +516,12 @@ describe("5. a big filter", function()
     local got = assert(col:get { ids = many, include = { "metadatas" } })
     assert.are.same({ "v1", "v750000", "v1500000" }, got.ids) -- in the order asked for
     assert.are.same({ { k = "v1" }, { k = "v2" }, { k = "v3" } }, got.metadatas)
-    assert.truthy(com(client, "select") - selects >= 2) -- split
+    -- split: a MiB of ids a statement (in bigger ones MariaDB's table of the
+    -- IN list went to disk, and this get took 20 s instead of 1)
+    assert.truthy(com(client, "select") - selects >= 20)
     local deletes = com(client, "delete")
     assert.are.equal(3, col:delete { ids = many })
-    assert.truthy(com(client, "delete") - deletes >= 2)
+    assert.truthy(com(client, "delete") - deletes >= 20)
     assert.are.same({ "other" }, assert(col:get { include = {} }).ids)
   end)
 end)
