@@ -219,6 +219,17 @@ local function new_collection(client, desc, ef, chunk, ef_name)
   }, Collection)
 end
 
+-- A collection object whose fields are all there, to be filled in when the
+-- server has made the collection: nothing is allocated from then on (a
+-- memory error then would report a failure for a collection that was made).
+local PENDING = { name = false, dimension = false, distance = false, id = false, version = false, table = false }
+
+local function fill_collection(col, desc)
+  col.name, col.dimension, col.distance, col.id, col.version, col._table =
+    desc.name, desc.dimension, desc.distance, desc.id, desc.version, desc.table
+  return col
+end
+
 function Collection:__tostring()
   return ("seekdb collection '%s' (dimension %d, %s distance%s)"):format(self.name, self.dimension,
     self.distance, self.embedding_function and ", with an embedding function" or "")
@@ -716,11 +727,14 @@ function Client:create_collection(opts)
         properties = conf.properties or {} } or nil,
     }
   end
+  -- the object is made before the server makes the collection: nothing is
+  -- allocated after that (see PENDING)
+  local col = new_collection(self, { name = false, dimension = dimension, distance = distance, id = false,
+    version = false, table = false, settings = settings }, ef, opts.embedding_chunk_size, persisted and persisted.name)
   local desc, errmsg, errno, sqlstate = run(self, "create_collection", opts.name, dimension,
     distance, opts.version or 2, settings, index)
   if not desc then return nil, errmsg, errno, sqlstate end
-  desc.settings = settings -- a version 1 collection keeps them only in this object
-  return new_collection(self, desc, ef, opts.embedding_chunk_size, persisted and persisted.name)
+  return fill_collection(col, desc)
 end
 
 -- The embedding function a collection's settings name: pyseekdb's

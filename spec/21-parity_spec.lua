@@ -75,10 +75,9 @@ for _, mode in ipairs { "blocking", "resumable" } do
     while true do
       steps = steps + 1
       local r = pack(task.step())
-      if r[1] then
-        assert(steps > 1, "the calls ran resumably: the task yielded")
-        return unpack(r, 2, r.n)
-      end
+      -- (steps may be 1: a call yields only when it has to wait, and a
+      -- fast server may have answered before the call looks)
+      if r[1] then return unpack(r, 2, r.n) end
     end
   end
 

@@ -189,7 +189,9 @@ typedef struct create_state {
   index_opts opts;        /* configuration */
   int fork, filled;       /* fork: FORK_*; the rows were copied in this transaction */
   char source[TABLE_NAME_SIZE]; /* fork: the source collection's table */
+  int desc;               /* stack slot of the result, made before the table */
   sbuf settings;          /* the settings JSON */
+  jenc json;              /* its tree, freed here if a memory error cuts encoding short */
   sbuf stale;             /* ids of catalog rows left by interrupted creates, quoted, comma-separated */
   /* a failure being reported while the table is dropped again */
   unsigned int fail_no;
@@ -199,6 +201,7 @@ typedef struct create_state {
 
 static void create_release(void *p) {
   create_state *s = p;
+  cJSON_Delete(s->json.root);
   sb_free(&s->settings);
   sb_free(&s->opts.properties);
   sb_free(&s->stale);
@@ -206,13 +209,23 @@ static void create_release(void *p) {
 
 enum { C_NAME = 2, C_DIM = 3, C_DIST = 4, C_VERSION = 5, C_SETTINGS = 6, C_CONFIG = 7, C_SOURCE = 8, C_DRY = 9 };
 
+/* The result is made before the table is (a memory error after the
+ * table or its catalog row were committed would fail a create that
+ * happened), and so is every message until the table is dropped again. */
+static void create_desc(lua_State *L, op_t *op) {
+  create_state *s = op->state;
+  if (!op->conn) return;
+  push_desc(L, C_NAME, s->dim, distance_names[s->dist], s->table, s->version, s->version == 2 ? C_SETTINGS : 0);
+  s->desc = lua_gettop(L);
+}
+
 static void create_result(lua_State *L, op_t *op) {
   create_state *s = op->state;
   if (!op->conn) {
     op_dry_result(L, op);
     return;
   }
-  push_desc(L, C_NAME, s->dim, distance_names[s->dist], s->table, s->version, s->version == 2 ? C_SETTINGS : 0);
+  lua_pushvalue(L, s->desc);
   op_return(L, op, 1);
 }
 
@@ -256,8 +269,9 @@ static void create_abort(lua_State *L, op_t *op, unsigned int no, const char *st
 
 static void abort_exists(lua_State *L, op_t *op, const char *more) {
   create_state *s = op->state;
-  lua_pushfstring(L, "collection '%s' already exists%s", s->name, more);
-  create_abort(L, op, ER_TABLE_EXISTS, "42S01", lua_tostring(L, -1));
+  char msg[sizeof s->fail_msg];
+  snprintf(msg, sizeof msg, "collection '%s' already exists%s", s->name, more);
+  create_abort(L, op, ER_TABLE_EXISTS, "42S01", msg);
 }
 
 static void abort_server(lua_State *L, op_t *op) {
@@ -464,6 +478,7 @@ static void v2_make(lua_State *L, op_t *op) {
   if (op->conn) new_id(L, op, s->id);
   else strcpy(s->id, "00000000000000000000000000000000");
   snprintf(s->table, sizeof s->table, "c$v2$%s", s->id);
+  create_desc(L, op);
   op->sql.len = 0;
   if (s->fork == FORK_TABLE) { /* seekdb's copy of the source, rows and indexes */
     sb_adds(&op->sql, "FORK TABLE ");
@@ -505,6 +520,7 @@ static void v1_make(lua_State *L, op_t *op) {
   if (op->err && op->err != ER_NO_SUCH_TABLE) op_sqlfail(L, op);
   if (!op->err && op->res && mysql_num_rows(op->res) > 0) fail_exists(L, op, s->name, "");
   op_free_result(op);
+  create_desc(L, op);
   op->sql.len = 0;
   ddl_create(&op->sql, op->dialect, s->table, s->dim, s->dist, &s->opts);
   op_sql(L, op, SQL_TRY, v1_made);
@@ -648,7 +664,6 @@ static void create_start(lua_State *L, op_t *op) {
   create_state *s = op->state;
   lua_Integer version, max = op->dialect == DIALECT_MARIADB ? DIM_MAX_MARIADB : DIM_MAX_SEEKDB;
   int isint = 1;
-  jenc j;
   lua_settop(L, C_CONFIG);
   lua_pushnil(L); /* C_SOURCE: none */
   version = lua_isnoneornil(L, C_VERSION) ? 2 : lua_tointegerx(L, C_VERSION, &isint);
@@ -660,8 +675,9 @@ static void create_start(lua_State *L, op_t *op) {
   if (!isint || lua_type(L, C_DIM) != LUA_TNUMBER)
     op_argerror(L, op, 1, "dimension must be an integer, got %s", luaL_typename(L, C_DIM));
   if (s->dim < 1 || s->dim > max)
-    op_fail(L, op, "dimension %I is out of range: a %s collection has 1 to %I dimensions", s->dim,
-            dialect_name(op->dialect), max);
+    op_fail(L, op, "dimension %I is out of range: a %s collection has 1 to %I dimensions%s", s->dim,
+            dialect_name(op->dialect), max,
+            op->dialect == DIALECT_MARIADB ? " (MariaDB's 65,535 bytes a row hold no wider vector beside the id)" : "");
   for (s->dist = 0; distance_names[s->dist] &&
                     !(lua_type(L, C_DIST) == LUA_TSTRING && strcmp(lua_tostring(L, C_DIST), distance_names[s->dist]) == 0);
        s->dist++) {}
@@ -683,11 +699,7 @@ static void create_start(lua_State *L, op_t *op) {
     return;
   }
   if (lua_type(L, C_SETTINGS) != LUA_TTABLE) op_argerror(L, op, 1, "settings must be a table");
-  memset(&j, 0, sizeof j);
-  if (!meta_encode(L, C_SETTINGS, &j, &s->settings)) {
-    cJSON_Delete(j.root);
-    op_argerror(L, op, 1, "settings%s", j.err);
-  }
+  if (!meta_encode(L, C_SETTINGS, &s->json, &s->settings)) op_argerror(L, op, 1, "settings%s", s->json.err);
   if (s->settings.oom) op_fail(L, op, "not enough memory");
   ddl_catalog(&op->sql, op->dialect);
   op_sql(L, op, 0, v2_catalog);

@@ -170,9 +170,7 @@ static void identified(lua_State *L, op_t *op) {
 /* The connect's outcome as the handle has it now (tls.c may have put its
  * own words there). */
 static void record_handle(op_t *op, MYSQL *my) {
-  op->err = mysql_errno(my) ? mysql_errno(my) : CR_SERVER_LOST;
-  snprintf(op->errstate, sizeof op->errstate, "%s", mysql_sqlstate(my));
-  snprintf(op->errmsg, sizeof op->errmsg, "%s", mysql_error(my));
+  op_record_error(op, mysql_errno(my), mysql_sqlstate(my), mysql_error(my));
 }
 
 /* [connection, options, forced dialect] */

@@ -36,7 +36,7 @@
  * created with an embedding function and no dimension).
  * @function embedding_dimension
  * @tparam table vectors what the function returned for `{"seekdb"}`
- * @treturn[1] integer the length of its one vector, 1 to 16383
+ * @treturn[1] integer the length of its one vector, 1 to 16313
  * @return[2] `nil, errmsg` when it is not one proper vector
  */
 

@@ -143,6 +143,10 @@ void op_yield(lua_State *L, op_t *op, op_fn next);
 void op_sleep(lua_State *L, op_t *op, double seconds, op_fn next);
 void op_connect(lua_State *L, op_t *op, op_fn next);
 void op_return(lua_State *L, op_t *op, int nret);
+/* A failure as the next piece sees it (op->err, errstate, errmsg): a
+ * SQLSTATE that is not five letters or digits becomes HY000, the message is
+ * made text (what a hostile server sent may be any bytes). */
+void op_record_error(op_t *op, unsigned int no, const char *state, const char *msg);
 /* Is this step's time up? (Resumable calls do Lua work in slices.) */
 int op_slice_over(op_t *op);
 /* Seconds left before the call's deadline; a large number when it has none. */

@@ -26,8 +26,25 @@ local function finish(call, wait, pause, st, ...)
   return finish(call, wait, pause, call:resume())
 end
 
-local function drive(call, wait, pause)
+local function start(call, wait, pause)
   return finish(call, wait, pause, call:resume())
+end
+
+-- An error raised out of the driver (its own code, the host's wait, a
+-- finalizer that runs meanwhile, memory) must not leave the call
+-- unfinished, its client busy: the call fails with it, ends in place (its
+-- statement awaited, its transaction rolled back), and the error goes on.
+local function settle(call, ok, ...)
+  if ok then return ... end
+  local err = ...
+  if call:fail(err) then
+    while call:resume() == "wait" do call:wait() end -- "done" raises err
+  end
+  error(err, 0)
+end
+
+local function drive(call, wait, pause)
+  return settle(call, pcall(start, call, wait, pause))
 end
 
 local function wait_here(call) call:wait() end
