@@ -350,7 +350,7 @@ static int conn_set_timeout(lua_State *L) {
 static const method_t *const methods[] = {
   &coll_create_method, &coll_describe_method, &coll_list_method, &coll_has_method, &coll_delete_method,
   &upsert_method, &add_method, &update_method, &delete_method, &get_method, &count_method,
-  &query_method, &sql_method, NULL};
+  &query_method, &sql_method, &hybrid_search_method, NULL};
 
 /* The name a method has on the connection (sql's is "sql"). */
 static const char *conn_name(const method_t *m) {

@@ -189,6 +189,7 @@ extern const method_t coll_create_method, coll_describe_method, coll_list_method
     coll_delete_method;
 extern const method_t upsert_method, add_method, update_method;
 extern const method_t delete_method, get_method, count_method, query_method, sql_method;
+extern const method_t hybrid_search_method; /* hybrid.c */
 
 /* ---- filter.c ------------------------------------------------------------------------- */
 int filter_build(lua_State *L, op_t *op, int arg, int where, int where_document);
