@@ -82,8 +82,9 @@ $(FAILALLOC): spec/support/failalloc.c
 
 # The specs run against a real server: the scratch MariaDB 11.8 that
 # scripts/testdb starts, or the one SEEKDB_TEST_HOST names. `make test` runs
-# the whole suite under Lua 5.4 and under LuaJIT, then the nginx integration
-# (integration/: a real nginx upserting through ngx.run_worker_thread).
+# the whole suite under Lua 5.4 and under LuaJIT, again under Lua 5.4 with
+# every call resumable (SEEKDB_TEST_LOOP=yield: conn:start/call:resume, a
+# slice at a time), then the nginx integration (integration/: a real nginx).
 LUAJIT_BUILD := build/luajit
 
 luajit-module: check-deps
@@ -95,6 +96,8 @@ test: all luajit-module
 	@eval "$$(scripts/testdb env)"; rc=0; \
 	  echo "== Lua 5.4"; $(BUSTED) --cpath="$(BUILD)/?.so" $(BUSTED_FLAGS) || rc=1; \
 	  echo "== LuaJIT"; $(LUAJIT) $(BUSTED_BIN) --cpath="$(LUAJIT_BUILD)/?.so" $(BUSTED_FLAGS) || rc=1; \
+	  echo "== Lua 5.4, every call resumable (loop = yield)"; \
+	    SEEKDB_TEST_LOOP=yield $(BUSTED) --cpath="$(BUILD)/?.so" $(BUSTED_FLAGS) || rc=1; \
 	  echo "== nginx"; $(BUSTED) integration $(BUSTED_FLAGS) || rc=1; \
 	  scripts/testdb stop; exit $$rc
 

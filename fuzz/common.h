@@ -123,7 +123,9 @@ static const char *const fz_vocab[] = {
   "CREATE", "TABLE", "varbinary", "PRIMARY", "string", "vector", "FULLTEXT", "INDEX", "idx_fts",
   "WITH", "PARSER", "ik", "idx_vec", "distance", "cosine", "l2", "inner_product", "type", "hnsw",
   "lib", "vsag", "ORGANIZATION", "HEAP", "LONGTEXT", "M", "euclidean", "DEFAULT", "CHARSET",
-  "utf8mb4", NULL};
+  "utf8mb4",
+  /* the charset introducer of every text value: _utf8mb4 X'..' */
+  "_utf8mb4", NULL};
 
 static __attribute__((unused)) int fz_word_known(const char *w, size_t n) {
   for (int i = 0; fz_vocab[i]; i++)

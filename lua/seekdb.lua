@@ -300,7 +300,7 @@ end
 -- `text_protocol` (true: write with multi-row SQL text even where MariaDB's
 -- faster bulk protocol is available), `pipeline` (false: check every item of
 -- a large write before any SQL instead of while earlier rows are sent),
--- `deadlock_retries` (4).
+-- `deadlock_retries` (10).
 -- @return a client, or `nil, errmsg, errno, sqlstate`
 function seekdb.Client(opts)
   if opts ~= nil and type(opts) ~= "table" then
@@ -327,7 +327,7 @@ function seekdb.Client(opts)
   o.tenant = nil
   local conn, err, errno, sqlstate
   if driver then
-    conn, err, errno, sqlstate = driver.run(core.start_connect(o))
+    conn, err, errno, sqlstate = driver.run(core.connect(o, true))
   else
     conn, err, errno, sqlstate = core.connect(o)
   end

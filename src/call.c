@@ -211,15 +211,18 @@ static void conn_break(call_t *c, const char *why) {
   op_t *op = &c->op;
   conn_t *cn = op->conn;
   int guard = 0;
+  MYSQL_STMT *st = op->stmt;
   while (op->io != IO_NONE && op->wait && guard++ < 16) io_step(c, MYSQL_WAIT_TIMEOUT);
   op->io = IO_NONE;
   op->wait = 0;
-  op->stmt = NULL; /* freed by mysql_close */
+  op->stmt = NULL;
   if (cn && cn->my) {
     mysql_close(cn->my);
     cn->my = NULL;
     cn->closed_why = why;
   }
+  /* mysql_close detaches statements without freeing them: this only frees */
+  if (st) mysql_stmt_close(st);
   op->in_txn = 0;
 }
 
@@ -252,7 +255,10 @@ static void call_abandon(lua_State *L, call_t *c, const char *why) {
   op_t *op = &c->op;
   if (c->phase == PHASE_OVER) return;
   if (op->conn && op->conn->my && (op->io != IO_NONE || op->stmt || op->in_txn)) conn_break(c, why);
-  op->stmt = NULL;
+  if (op->stmt) { /* its connection was closed already: only the memory is left */
+    mysql_stmt_close(op->stmt);
+    op->stmt = NULL;
+  }
   if (c->running) return;
   c->abandoned = why;
   call_over(L, c);
@@ -309,9 +315,13 @@ static int pieces_body(lua_State *T) {
   int idle = lua_toboolean(T, 2);
   lua_remove(T, 1);
   lua_remove(T, 1);
+  /* Every piece may push this many values without asking: slots left by the
+   * pieces before it in this run would otherwise eat into Lua's minimum. */
+#define PIECE_STACK 40
   if (idle) { /* idle work beside a statement in flight */
     op_fn fn = op->idle;
     op->idle = NULL; /* it sets itself again when there is more */
+    luaL_checkstack(T, PIECE_STACK, "seekdb call");
     fn(T, op);
     return lua_gettop(T);
   }
@@ -320,6 +330,7 @@ static int pieces_body(lua_State *T) {
     if (op->err && !(op->io_flags & SQL_TRY)) op_sqlfail(T, op);
     if (!fn) luaL_error(T, "seekdb: internal error: %s has nothing to do", op->fname);
     op->next = NULL;
+    luaL_checkstack(T, PIECE_STACK, "seekdb call");
     fn(T, op);
   }
   return lua_gettop(T);

@@ -12,6 +12,11 @@
 #define DEFAULT_CONNECT_TIMEOUT 10
 #define DEFAULT_READ_TIMEOUT 60
 #define DEFAULT_WRITE_TIMEOUT 60
+/* Runs of a transaction after a deadlock or lock wait timeout. MariaDB's
+ * vector index deadlocks concurrent writers on its own graph pages whatever
+ * order their rows come in: with backoffs doubling to half a second, ten
+ * more runs see them through (spec/19: four writers and a deleter). */
+#define DEFAULT_RETRIES 10
 /* A resumable call's slice of Lua work per step (seconds of CPU). */
 #define DEFAULT_SLICE 0.0005
 
@@ -215,8 +220,8 @@ static void connect_start(lua_State *L, op_t *op) {
 
 static const method_t connect_method = {"connect", connect_start, sizeof(connect_state), connect_release};
 
-/* core.connect(opts) / core.start_connect(opts): the Lua layer fills in the
- * defaults; here every option is taken as given, and checked. */
+/* The Lua layer fills in the defaults; here every option is taken as given,
+ * and checked. */
 static int open_conn(lua_State *L, int resumable) {
   static const char *const dialects[] = {"auto", "seekdb", "mariadb", NULL};
   int forced;
@@ -253,7 +258,7 @@ static int open_conn(lua_State *L, int resumable) {
   luaL_setmetatable(L, CONN_MT);
   c->max_packet = (unsigned long)opt_integer(L, "max_packet", 0, 1L << 30);
   c->text_only = opt_boolean(L, "text_protocol");
-  c->retries = (int)opt_integer(L, "deadlock_retries", 4, 100);
+  c->retries = (int)opt_integer(L, "deadlock_retries", DEFAULT_RETRIES, 100);
   lua_getfield(L, 1, "pipeline");
   c->pipeline = lua_isnil(L, -1) || lua_toboolean(L, -1); /* on unless false */
   lua_pop(L, 1);
@@ -280,8 +285,13 @@ static int open_conn(lua_State *L, int resumable) {
   return call_connect(L, &connect_method, c, connect_timeout, resumable);
 }
 
-int conn_open(lua_State *L) { return open_conn(L, 0); }
-int conn_start_open(lua_State *L) { return open_conn(L, 1); }
+/* core.connect(opts[, resumable]): with resumable true, a call to drive
+ * (call:resume) whose result is the connection. */
+int conn_open(lua_State *L) {
+  int resumable = lua_toboolean(L, 2);
+  lua_settop(L, 1);
+  return open_conn(L, resumable);
+}
 
 /* ---- the userdata ---------------------------------------------------------- */
 

@@ -104,6 +104,7 @@ struct op {
   int embed_ok;             /* its call succeeded (result on top) or raised (error on top) */
   int done, nret;           /* op_return: the results are the top nret values */
   op_fn retry_again;        /* retry.c: where the transaction starts again */
+  int lock_waits_retried;   /* retry.c: runs again after a lock wait timeout */
   double retry_backoff;
   unsigned int rng;         /* jitter for backoffs */
   const char *connect_host; /* the connect call's parameters */
@@ -126,7 +127,7 @@ int call_blocking(lua_State *L, const method_t *m);
 int call_start(lua_State *L, const method_t *m, int sliced);
 /* core.sql(dialect, name, ...): the call as a dry run, its statements collected. */
 int call_dry(lua_State *L, const method_t *m, int dialect);
-/* core.connect / core.start_connect: m starts with a new connection at slot 1. */
+/* core.connect(opts[, resumable]): m starts with a new connection at slot 1. */
 int call_connect(lua_State *L, const method_t *m, conn_t *c, double limit, int resumable);
 void call_register(lua_State *L);
 /* The connection is closing (close, __gc): end its call hard, if any. */
@@ -171,7 +172,6 @@ const char *dialect_name(int dialect);
 
 /* ---- conn.c ------------------------------------------------------------------------ */
 int conn_open(lua_State *L);
-int conn_start_open(lua_State *L);
 void conn_register(lua_State *L);
 
 /* ---- tls.c --------------------------------------------------------------------------- */

@@ -55,6 +55,7 @@ struct batch {
   lua_Integer collected; /* items order[0..collected-1] are checked and marshalled */
   lua_Integer embedded; /* texts given to the embedding function so far */
   lua_Integer pos;      /* the writer's next position in order */
+  lua_Integer text_rows; /* write_text.c: rows in the statement being built */
   int pipelined;        /* items are still being collected while rows are sent */
   int attempt;          /* runs of the transaction after the first */
   int no_vectors;       /* MariaDB upsert without vectors: only existing ids */

@@ -56,35 +56,44 @@ static void text_done(lua_State *L, op_t *op) {
   else text_next(L, op);
 }
 
-/* The next statement: rows from b->pos on while the packet allows. */
+/* The next statement: rows from b->pos on while the packet allows. A large
+ * statement is built over several slices in a resumable call (b->text_rows
+ * rows in op->sql so far). */
 static void text_next(lua_State *L, op_t *op) {
   batch_t *b = op->state;
   sbuf *s = &op->sql;
   size_t limit = op_statement_limit(op);
   int cols = b->cols | (b->no_vectors ? COL_EMB : 0);
-  lua_Integer rows = 0;
-  s->len = 0;
-  add_head(s, b->table, cols);
-  sb_adds(s, " VALUES ");
+  if (b->text_rows == 0) {
+    s->len = 0;
+    add_head(s, b->table, cols);
+    sb_adds(s, " VALUES ");
+  }
   for (; b->pos < b->n; b->pos++) {
     lua_Integer i = b->order[b->pos];
     size_t mark = s->len;
     if (b->items[i].skip) continue;
-    if (rows > 0) sb_addc(s, ',');
+    if (b->text_rows > 0) sb_addc(s, ',');
     add_row(op, b, i, cols);
     if (s->len + TAIL_MAX > limit) {
-      if (rows == 0) fail_row_too_big(L, op, b, i, s->len - mark);
+      if (b->text_rows == 0) fail_row_too_big(L, op, b, i, s->len - mark);
       sb_truncate(s, mark);
       break;
     }
-    rows++;
+    b->text_rows++;
+    if ((b->text_rows & 63) == 0 && b->pos + 1 < b->n && op_slice_over(op)) {
+      b->pos++;
+      op_yield(L, op, text_next);
+      return;
+    }
   }
-  if (rows == 0) { /* only ids that update skips were left */
+  if (b->text_rows == 0) { /* only ids that update skips were left */
     s->len = 0;
     op->err = 0;
     b->done(L, op);
     return;
   }
+  b->text_rows = 0;
   if (b->mode != MODE_ADD) add_tail(s, b->cols);
   op_sql(L, op, SQL_TRY | SQL_WARN | SQL_TIMED, text_done);
 }
