@@ -1093,6 +1093,37 @@ for _, cs in ipairs(CHARSETS) do
       none(bad)
     end)
 
+    -- hybrid_search's own literals (MATCH's relevance text beside the filters')
+    cit("hybrid_search finds exactly the rows a where names, and only rows holding it", function()
+      local bad, fail = failures()
+      for i, s in ipairs(corpus) do
+        if valid_utf8(s) then
+          local want = holders_in(fmodel, s)
+          for f, args in ipairs {
+            { query = { where = { v = s } }, n_results = 1000 },
+            { query = { where_document = { ["$contains"] = s }, where = { v = s } },
+              knn = { query_embeddings = { 1, i }, where = { v = s } }, n_results = 1000 },
+          } do
+            args.include = {}
+            local ok, r, err, errno = pcall(fcol.hybrid_search, fcol, args)
+            if not ok then fail(s, "hybrid #%d raised: %s", f, tostring(r))
+            elseif not r then fail(s, "hybrid #%d failed: %s (errno %s)", f, tostring(err), tostring(errno))
+            else
+              local got = { unpack(r.ids[1]) }
+              table.sort(got)
+              if f == 1 and #want <= 60 and not same(got, want) then
+                fail(s, "hybrid where matched %s, expected %s", list_of(got), list_of(want))
+              end
+              for _, id in ipairs(got) do
+                if not fmodel[id] or fmodel[id].metadata.v ~= s then fail(s, "hybrid #%d found %s", f, show(id)) end
+              end
+            end
+          end
+        end
+      end
+      none(bad)
+    end)
+
     cit("queries and deletes exactly the rows a filter names", function()
       local bad, fail = failures()
       for _, s in ipairs(corpus) do
