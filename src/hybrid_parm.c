@@ -228,7 +228,7 @@ static void field_conds(hparm *h, const char *k, size_t klen, int v, cJSON *list
   for (int pass = 0; pass < 2; pass++) {
     for (long i = 0; i < nk; i++) {
       const char *op = keys[i].s;
-      int o, val, is_range = op[1] == 'g' || op[1] == 'l';
+      int o, val, is_range = op[0] == '$' && (op[1] == 'g' || op[1] == 'l');
       size_t mark;
       if (is_range != pass) continue;
       mark = path_push(h, op, 0);
