@@ -153,13 +153,13 @@ describe("hybrid_search's seekdb statements (golden)", function()
     assert.are.same({
       "SELECT * FROM (SELECT 0 AS part,_id,MATCH(document) AGAINST (" .. lit("a b") .. " IN NATURAL LANGUAGE MODE) AS score "
       .. "FROM `c$v1$c` WHERE ((MATCH(document) AGAINST (" .. lit("a") .. " IN NATURAL LANGUAGE MODE) OR MATCH(document) "
-      .. "AGAINST (" .. lit("b") .. " IN NATURAL LANGUAGE MODE))) ORDER BY score DESC,_id LIMIT 5) AS r0 UNION ALL "
+      .. "AGAINST (" .. lit("b") .. " IN NATURAL LANGUAGE MODE))) ORDER BY score DESC,_id LIMIT 5) AS ranked UNION ALL "
       .. "SELECT * FROM (SELECT 1 AS part,_id,VEC_DISTANCE_EUCLIDEAN(embedding, " .. v1 .. ") AS score FROM `c$v1$c` "
       .. "WHERE (JSON_OVERLAPS(JSON_EXTRACT(metadata, " .. lit("$.k") .. "), " .. lit("[1]") .. ")) "
-      .. "ORDER BY VEC_DISTANCE_EUCLIDEAN(embedding, " .. v1 .. ") LIMIT 3) AS r1 UNION ALL "
+      .. "ORDER BY VEC_DISTANCE_EUCLIDEAN(embedding, " .. v1 .. ") LIMIT 3) AS ranked UNION ALL "
       .. "SELECT * FROM (SELECT 2 AS part,_id,VEC_DISTANCE_EUCLIDEAN(embedding, " .. v2 .. ") AS score FROM `c$v1$c` "
       .. "WHERE (JSON_OVERLAPS(JSON_EXTRACT(metadata, " .. lit("$.k") .. "), " .. lit("[1]") .. ")) "
-      .. "ORDER BY VEC_DISTANCE_EUCLIDEAN(embedding, " .. v2 .. ") LIMIT 3) AS r2",
+      .. "ORDER BY VEC_DISTANCE_EUCLIDEAN(embedding, " .. v2 .. ") LIMIT 3) AS ranked",
     }, sql("mariadb", {
       query = { where_document = { ["$or"] = { { ["$contains"] = "a" }, { ["$contains"] = "b" } } } },
       knn = { query_embeddings = { { 1, 0, 0 }, { 0, 1, 0 } }, where = { k = 1 }, n_results = 3 },
@@ -168,8 +168,8 @@ describe("hybrid_search's seekdb statements (golden)", function()
     -- a where alone ranks by _id; knn's k is cut to the window
     assert.are.same({
       "SELECT * FROM (SELECT 0 AS part,_id,0 AS score FROM `c$v1$c` WHERE (JSON_VALUE(metadata, " .. lit("$.n")
-      .. ") > 1) ORDER BY _id LIMIT 2) AS r0 UNION ALL SELECT * FROM (SELECT 1 AS part,_id,VEC_DISTANCE_COSINE("
-      .. "embedding, X'0000803f') AS score FROM `c$v1$c` ORDER BY VEC_DISTANCE_COSINE(embedding, X'0000803f') LIMIT 2) AS r1",
+      .. ") > 1) ORDER BY _id LIMIT 2) AS ranked UNION ALL SELECT * FROM (SELECT 1 AS part,_id,VEC_DISTANCE_COSINE("
+      .. "embedding, X'0000803f') AS score FROM `c$v1$c` ORDER BY VEC_DISTANCE_COSINE(embedding, X'0000803f') LIMIT 2) AS ranked",
     }, core.sql("mariadb", "hybrid_search", "c$v1$c", 1, "cosine", {
       query = { where = { n = { ["$gt"] = 1 } } }, knn = { query_embeddings = { 1 }, n_results = 50 },
       rank = { rrf = { rank_window_size = 2 } } }))
@@ -216,6 +216,7 @@ describe("hybrid_search's arguments", function()
     raises({ query = { where_document = { ["$contains"] = 1 } } }, "query%.where_document%.%$contains must be a string, got number")
     raises({ query = { where_document = { ["$and"] = {} } } }, "query%.where_document%.%$and must not be empty")
     raises({ query = { where = { k = { ["$gtt"] = 1 } } } }, "query%.where%.k%.%$gtt is an unknown operator")
+    raises({ query = { where = { k = { [""] = 1, ["$gte"] = 1 } } } }, "query%.where%.k%. is an unknown operator") -- fuzz: hybrid_empty_op
     raises({ query = { where = { ["$or"] = { { a = 1 }, { b = { ["$in"] = 2 } } } } } }, "query%.where%.%$or%[2%]%.b%.%$in must be a list, got number")
     raises({ knn = { query_embeddings = { 1, 2, 3 }, where = { k = {} } } }, "knn%.where%.k is an empty table of operators")
     raises({ knn = { query_embeddings = { 1, 2, 3 }, where = { k = { ["$gt"] = true } } } }, "knn%.where%.k%.%$gt must be a number or a string")

@@ -12,11 +12,11 @@
  *   1. the rankings, one statement:
  *        SELECT * FROM (SELECT 0 AS part,_id,MATCH(document) AGAINST (<words>
  *          IN NATURAL LANGUAGE MODE) AS score FROM t WHERE (<where_document
- *          AND where>) ORDER BY score DESC,_id LIMIT <window>) AS r0
+ *          AND where>) ORDER BY score DESC,_id LIMIT <window>) AS ranked
  *        UNION ALL SELECT * FROM (SELECT 1 AS part,_id,VEC_DISTANCE_..(embedding,
  *          X'..') AS score FROM t WHERE (<knn.where>) ORDER BY VEC_DISTANCE_..(
- *          embedding, X'..') LIMIT <min(k, window)>) AS r1 [UNION ALL ... one per
- *          query vector]
+ *          embedding, X'..') LIMIT <min(k, window)>) AS ranked [UNION ALL ... one
+ *          per query vector]
  *      Each vector ranking keeps the form MariaDB's vector index answers
  *      (ORDER BY fn(column, constant) LIMIT n), in a derived table of its
  *      own: EXPLAIN shows idx_vec for each (spec/20-hybrid_spec.lua checks).
@@ -652,7 +652,7 @@ static void maria_search(lua_State *L, op_t *op) {
     add_where(op, s->has_tcond, &s->tcond);
     sb_adds(&op->sql, s->words.len ? " ORDER BY score DESC,_id LIMIT " : " ORDER BY _id LIMIT ");
     sb_addint(&op->sql, s->window);
-    sb_adds(&op->sql, ") AS r0");
+    sb_adds(&op->sql, ") AS ranked");
   }
   for (lua_Integer q = 1; s->has_knn && q <= s->nvec; q++) {
     const float *v = vecs + (q - 1) * s->dim;
@@ -668,8 +668,7 @@ static void maria_search(lua_State *L, op_t *op) {
     add_distance(op, fn, v, s->dim);
     sb_adds(&op->sql, " LIMIT ");
     sb_addint(&op->sql, k);
-    sb_adds(&op->sql, ") AS r");
-    sb_addint(&op->sql, q);
+    sb_adds(&op->sql, ") AS ranked"); /* each in a query block of its own */
   }
   op_sql(L, op, SQL_RESULT | SQL_WARN | SQL_TIMED, maria_ranked);
 }
