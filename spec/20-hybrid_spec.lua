@@ -376,6 +376,12 @@ describe("collection:hybrid_search", function()
   end
 
   local function check(args)
+    if dialect ~= "mariadb" then -- seekdb fuses its own rankings: only the shape is known here
+      local r = assert(col:hybrid_search(args))
+      assert.is_true(#r.ids[1] <= (args.n_results or 10))
+      for k = 2, #r.distances[1] do assert.is_true(r.distances[1][k - 1] >= r.distances[1][k]) end
+      return r
+    end
     local want_ids, want_scores = expected(args)
     local r = assert(col:hybrid_search(args))
     assert.are.same(want_ids, r.ids[1])
@@ -396,7 +402,7 @@ describe("collection:hybrid_search", function()
     assert.is_nil(r.embeddings)
     -- best first, scores at most 2/(60+1)
     for k = 2, #r.distances[1] do assert.is_true(r.distances[1][k - 1] >= r.distances[1][k]) end
-    assert.is_true(r.distances[1][1] <= 2 / 61)
+    if dialect == "mariadb" then assert.is_true(r.distances[1][1] <= 2 / 61) end
   end)
 
   it("applies each side's own where, a window and a constant", function()
@@ -419,6 +425,7 @@ describe("collection:hybrid_search", function()
   end)
 
   it("ranks a where-only query by _id, and ties by _id everywhere", function()
+    if dialect ~= "mariadb" then return pending("MariaDB's fusion (seekdb ranks on the server)") end
     local r = check { query = { where = { n = 2 } }, knn = { query_embeddings = vecs[9] }, n_results = 20 }
     -- rows tied on relevance (the same document) are in _id order
     local tied = check { query = { where_document = { ["$contains"] = "hotel" } }, n_results = 60 }
@@ -435,7 +442,9 @@ describe("collection:hybrid_search", function()
 
   it("takes a full-text search alone, a vector search alone, several query vectors", function()
     local t = check { query = { where_document = { ["$or"] = { { ["$contains"] = "alpha" }, { ["$contains"] = "echo" } } } } }
-    for k, s in ipairs(t.distances[1]) do assert.are.equal(1 / (60 + k), s) end
+    if dialect == "mariadb" then
+      for k, s in ipairs(t.distances[1]) do assert.are.equal(1 / (60 + k), s) end
+    end
     local v = check { knn = { query_embeddings = vecs[30], n_results = 5 } }
     assert.are.equal(5, #v.ids[1])
     assert.are.equal(ids[30], v.ids[1][1])
