@@ -579,15 +579,23 @@ describe("collection:hybrid_search", function()
     local db = helper.databases[client]
     local yc = assert(seekdb.Client(helper.options { database = db, loop = "yield" }))
     local ycol = assert(yc:get_collection("hyb"))
-    local task = seekdb.task(function() return ycol:hybrid_search(args) end)
+    -- each wait, and each slice of work, is a step of the task (a statement
+    -- the server answers before the call looks needs none: over a few calls,
+    -- some do)
     local steps, done, got = 0, false, nil
-    repeat
-      steps = steps + 1
-      done, got = task.step()
-    until done or steps > 100000
-    assert.is_true(done)
-    assert.is_true(steps > 2, steps .. " steps")
-    assert.are.same(want, got)
+    for _ = 1, 50 do
+      local task = seekdb.task(function() return ycol:hybrid_search(args) end)
+      steps = 0
+      repeat
+        steps = steps + 1
+        done, got = task.step()
+      until done or steps > 100000
+      assert.is_true(done)
+      assert.are.same(want, got)
+      if steps > 1 then break end
+    end
+    assert.is_true(steps > 1, steps .. " steps")
+    local task
     -- texts embedded by a function that yields (inside the task's coroutine)
     local ef = function(texts)
       coroutine.yield()
@@ -606,7 +614,12 @@ describe("collection:hybrid_search", function()
     local waits = 0
     local fc = assert(seekdb.Client(helper.options { database = db, loop = function() waits = waits + 1 end }))
     local fcol = assert(fc:get_collection("hyb"))
-    assert.are.same(want, assert(fcol:hybrid_search(args)))
+    -- (a statement the server answers before the call looks needs no wait:
+    -- over a few calls, some do)
+    for _ = 1, 50 do
+      assert.are.same(want, assert(fcol:hybrid_search(args)))
+      if waits > 0 then break end
+    end
     assert.is_true(waits > 0)
     fc:close()
   end)
