@@ -3,9 +3,9 @@
  *
  * Layering (no file calls up into the one that calls it):
  *   core.c, conn.c              the module, the connection userdata, connecting
- *   collection.c write.c read.c query.c delete.c sql.c
+ *   collection.c write.c read.c query.c delete.c sql.c hybrid.c
  *                               the methods: each a chain of continuations
- *   collect.c write_text.c write_bulk.c sqlfrag.c filter.c embed.c tls.c
+ *   collect.c write_text.c write_bulk.c sqlfrag.c filter.c embed.c tls.c hybrid_parm.c
  *                               what the methods are made of
  *   call.c                      the runtime: runs a call's continuations, its
  *                               statements (non-blocking), waits, deadlines
