@@ -184,6 +184,26 @@ show(assert(articles:query{
 }))
 
 ---------------------------------------------------------------------------
+-- hybrid_search
+---------------------------------------------------------------------------
+
+section("hybrid_search")
+-- a full-text search and a vector search, their rankings fused (RRF):
+-- rows that both find come first; distances are the fused scores
+show(assert(articles:hybrid_search{
+  query = { where_document = { ["$contains"] = "Lua" } },
+  knn = { query_embeddings = { 0, 0.9, 0.3 } },
+  n_results = 3,
+}))
+-- each side with its own filter, pyseekdb's rank (its defaults), ids and scores
+show(assert(articles:hybrid_search{
+  query = { where_document = { ["$contains"] = "vectors index" }, where = { topic = "db" } },
+  knn = { query_embeddings = { 1, 0.1, 0 }, where = { year = { ["$gte"] = 2022 } }, n_results = 2 },
+  rank = { rrf = { rank_window_size = 60, rank_constant = 60 } },
+  include = { "distances" },
+}))
+
+---------------------------------------------------------------------------
 -- filters
 ---------------------------------------------------------------------------
 
@@ -279,6 +299,9 @@ print(table.concat(before, " ") ~= table.concat(after, " "))
 local other = assert(seekdb.Client(options))
 local again = assert(other:get_collection("notes"))
 show(assert(again:query{ query_texts = "vector docs", n_results = 2, include = { "documents" } }))
+-- knn.query_texts go through the collection's embedding function too
+show(assert(again:hybrid_search{ query = { where_document = { ["$contains"] = "milk" } },
+  knn = { query_texts = "vector docs" }, n_results = 2, include = { "documents" } }))
 -- a different function for a collection that has one stored is an error
 print(other:get_collection("notes", { embedding_function = function() end }))
 

@@ -11,6 +11,10 @@
  *   core.sql(d, "get", "c$v1$t", 3, {ids = value})
  *   core.sql(d, "query", "c$v1$t", 3, "cosine", {query_embeddings = value})
  *   core.sql(d, "upsert", "c$v1$t", 2, {ids = "a", embeddings = {1, 2}, metadatas = value})
+ *   core.sql(d, "hybrid_search", "c$v1$t", 3, "cosine", {...}) with the value
+ *     as query.where, as query.where_document and where, as knn.where, as
+ *     knn.query_embeddings, as rank, and (a string) as a $contains, a where
+ *     value and a knn.where key
  * and, with the raw input (at most 100 bytes) as a name, whether or not it is
  * JSON,
  *   core.sql(d, "create_collection", name, 3, "cosine", 1)
@@ -37,6 +41,15 @@
  *   - upsert: START TRANSACTION, one INSERT, COMMIT; the metadata literal
  *     is _utf8mb4 X'..' whose bytes are exactly meta_encode of the item and
  *     read back as JSON;
+ *   - hybrid_search, seekdb: SET @search_parm = _utf8mb4 X'..' (one literal)
+ *     whose bytes are JSON that cJSON parses, whose keys are the search_parm's
+ *     own words or field names that cannot end the '...' literal seekdb puts
+ *     them in ((JSON_EXTRACT(metadata, '$.name')) or '$."..."' without quote,
+ *     backslash or control character), size 10, _source of the default
+ *     include, each query vector the float32 of its numbers; then exactly
+ *     SELECT DBMS_HYBRID_SEARCH.GET_SQL(_utf8mb4 X'<table>', @search_parm) ...;
+ *     MariaDB: one statement, a derived table per ranking joined by UNION
+ *     ALL, each query vector's X'..' its float32 bytes (twice);
  *   - create_collection and count succeed exactly for the names (tables)
  *     that an independent check accepts, and put them in `...` unchanged;
  *   - sb_addquoted: exactly _utf8mb4 X'<hex of the input bytes>', the same
@@ -67,6 +80,17 @@ static const char driver[] =
   "            pcall(core.sql, d, 'query', T, 3, 'cosine', {query_embeddings = value}))\n"
   "      check('upsert', 'metadatas', item,\n"
   "            pcall(core.sql, d, 'upsert', T, 2, {ids = 'a', embeddings = {1, 2}, metadatas = value}))\n"
+  "      local function H(args) return pcall(core.sql, d, 'hybrid_search', T, 3, 'cosine', args) end\n"
+  "      check('hybrid_search', 'query', nil, H{query = {where = value}})\n"
+  "      check('hybrid_search', 'query', nil, H{query = {where_document = value, where = value}, n_results = 3})\n"
+  "      check('hybrid_search', 'knn', nil, H{query = {where_document = {['$contains'] = 'a*b'}},\n"
+  "                                           knn = {query_embeddings = {1, 2, 3}, where = value}})\n"
+  "      check('hybrid_search', 'knn.query_embeddings', value, H{knn = {query_embeddings = value, n_results = 4}})\n"
+  "      check('hybrid_search', 'rank', nil, H{query = {where = {k = 1}}, rank = value})\n"
+  "      if type(value) == 'string' then\n"
+  "        check('hybrid_search', 'query', nil, H{query = {where_document = {['$contains'] = value}, where = {k = value}},\n"
+  "                                           knn = {query_embeddings = {{1, 2, 3}, {4, 5, 6}}, where = {[value] = value}}})\n"
+  "      end\n"
   "    end\n"
   "    check('create_collection', name, nil, pcall(core.sql, d, 'create_collection', name, 3, 'cosine', 1))\n"
   "    check('count', name, nil, pcall(core.sql, d, 'count', name))\n"
@@ -409,6 +433,173 @@ static void check_query(lua_State *L, int stmts, int value) {
   }
 }
 
+/* ---- hybrid_search -------------------------------------------------------------- */
+
+static const char *const parm_words[] = {
+  "query", "knn", "size", "rank", "_source", "query_string", "fields", "bool", "must", "should", "must_not",
+  "filter", "term", "terms", "range", "gt", "gte", "lt", "lte", "field", "k", "query_vector", "rrf",
+  "rank_window_size", "rank_constant", NULL};
+
+/* A field name of the search_parm. seekdb writes it into the SQL it makes,
+ * as it is, with the member inside a '...' literal: only a plain name, or a
+ * "..." member without a quote, a backslash or a control character, is safe
+ * there. */
+static int field_name_ok(const char *k, size_t n) {
+  static const char head[] = "(JSON_EXTRACT(metadata, '$.", tail[] = "'))";
+  size_t h = sizeof head - 1, t = sizeof tail - 1, m;
+  const char *p;
+  if (n <= h + t || memcmp(k, head, h) != 0 || memcmp(k + n - t, tail, t) != 0) return 0;
+  p = k + h;
+  m = n - h - t;
+  if (p[0] == '"') {
+    if (m < 3 || p[m - 1] != '"') return 0;
+    for (size_t i = 1; i + 1 < m; i++) {
+      unsigned char c = (unsigned char)p[i];
+      if (c == '\'' || c == '"' || c == '\\' || c < 0x20) return 0;
+    }
+    return 1;
+  }
+  if (!(isalpha((unsigned char)p[0]) || p[0] == '_')) return 0;
+  for (size_t i = 0; i < m; i++)
+    if (!(isalnum((unsigned char)p[i]) || p[i] == '_')) return 0;
+  return 1;
+}
+
+static void walk_parm(cJSON *node) {
+  for (cJSON *c = node->child; c; c = c->next) {
+    if (cJSON_IsObject(node)) {
+      const char *k = c->string;
+      int w;
+      for (w = 0; parm_words[w] && strcmp(parm_words[w], k) != 0; w++) {}
+      if (!parm_words[w] && !field_name_ok(k, strlen(k))) {
+        fz_dump("key", k, strlen(k));
+        fz_fail("hybrid_search: a search_parm key is neither its own word nor a field name safe in seekdb's SQL");
+      }
+    }
+    walk_parm(c);
+  }
+}
+
+/* The query vectors of an accepted knn.query_embeddings: their float32 bytes
+ * as hex (each checked to be 3 numbers), into hex[q] (at most 4 kept). */
+static lua_Integer hybrid_vectors(lua_State *L, int value, char hex[4][25], float f[4][3]) {
+  lua_Integer n, q;
+  int single;
+  if (lua_type(L, value) != LUA_TTABLE) fz_fail("hybrid_search accepted query_embeddings that is a %s", luaL_typename(L, value));
+  lua_rawgeti(L, value, 1);
+  single = lua_type(L, -1) == LUA_TNUMBER;
+  lua_pop(L, 1);
+  n = single ? 1 : (lua_Integer)lua_rawlen(L, value);
+  for (q = 1; q <= n; q++) {
+    char h[25];
+    if (single) lua_pushvalue(L, value);
+    else lua_rawgeti(L, value, q);
+    expect_vector(L, lua_gettop(L), q, h);
+    if (q <= 4) {
+      memcpy(hex[q - 1], h, 25);
+      for (int i = 0; i < 3; i++) {
+        lua_rawgeti(L, -1, i + 1);
+        f[q - 1][i] = (float)lua_tonumber(L, -1);
+        lua_pop(L, 1);
+      }
+    }
+    lua_pop(L, 1);
+  }
+  return n;
+}
+
+static int count_of(const char *s, size_t n, const char *what) {
+  int c = 0;
+  size_t k = strlen(what);
+  for (size_t i = 0; i + k <= n; i++)
+    if (memcmp(s + i, what, k) == 0) c++;
+  return c;
+}
+
+static void check_hybrid(lua_State *L, int stmts, int value, const char *subject) {
+  static const char set[] = "SET @search_parm = " INTRO "X'";
+  int vectors = strcmp(subject, "knn.query_embeddings") == 0;
+  char hex[4][25];
+  float f[4][3];
+  lua_Integer nvec = vectors ? hybrid_vectors(L, value, hex, f) : 0;
+  lits_t lits;
+  size_t n;
+  const char *s;
+  if (lua_rawlen(L, stmts) < 1) fz_fail("hybrid_search: no statement");
+  lua_rawgeti(L, stmts, 1);
+  check_statement(L, "hybrid_search", 1, &lits, 0);
+  s = lua_tolstring(L, -1, &n);
+  if (starts(s, n, "SET ")) { /* seekdb */
+    size_t len;
+    const char *json, *at;
+    cJSON *root, *item;
+    char *text;
+    char want[128];
+    if (lua_rawlen(L, stmts) != 2) fz_fail("hybrid_search (seekdb): %d statements, expected 2", (int)lua_rawlen(L, stmts));
+    if (!starts(s, n, set) || lits.count != 1 || !lits.last_text || lits.last != s + sizeof set - 1 ||
+        lits.last + lits.last_len + 1 != s + n) {
+      fz_dump("statement", s, n);
+      fz_fail("hybrid_search (seekdb): not SET @search_parm = _utf8mb4 X'..'");
+    }
+    json = push_unhex(L, lits.last, lits.last_len, &len);
+    if (!(root = cJSON_ParseWithLength(json, len)) || !cJSON_IsObject(root)) {
+      fz_dump("search_parm", json, len);
+      fz_fail("hybrid_search (seekdb): the search_parm is not a JSON object");
+    }
+    walk_parm(root);
+    item = cJSON_GetObjectItemCaseSensitive(root, "size");
+    if (!cJSON_IsNumber(item) || item->valuedouble != 10) fz_fail("hybrid_search (seekdb): size is not 10");
+    text = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(root, "_source"));
+    if (!text || strcmp(text, "[\"_id\",\"document\",\"metadata\"]") != 0)
+      fz_fail("hybrid_search (seekdb): _source is %s", text ? text : "missing");
+    cJSON_free(text);
+    cJSON_Delete(root);
+    /* each query vector, as the text seekdb reads: the same float32 */
+    at = json;
+    for (lua_Integer q = 1; q <= nvec && q <= 4; q++) {
+      char *end;
+      at = strstr(at, "\"query_vector\":[");
+      if (!at) fz_fail("hybrid_search (seekdb): no query_vector for vector %lld", (long long)q);
+      at += 16;
+      for (int i = 0; i < 3; i++) {
+        float x = strtof(at, &end);
+        if (end == at || memcmp(&x, &f[q - 1][i], sizeof x) != 0 || *end != (i < 2 ? ',' : ']')) {
+          fz_dump("query_vector", at, strlen(at) < 80 ? strlen(at) : 80);
+          fz_fail("hybrid_search (seekdb): vector %lld item %d is not its float32", (long long)q, i + 1);
+        }
+        at = end + 1;
+      }
+    }
+    lua_pop(L, 2); /* the JSON, the statement */
+    lua_rawgeti(L, stmts, 2);
+    check_statement(L, "hybrid_search", 2, &lits, 0);
+    s = lua_tolstring(L, -1, &n);
+    snprintf(want, sizeof want, "SELECT DBMS_HYBRID_SEARCH.GET_SQL(" INTRO "X'%s', @search_parm) AS query_sql FROM dual",
+             "632476312474"); /* c$v1$t */
+    if (n != strlen(want) || memcmp(s, want, n) != 0) {
+      fz_dump("statement", s, n);
+      fz_fail("hybrid_search (seekdb): the second statement is not GET_SQL of the table");
+    }
+  } else { /* MariaDB: the rankings, in one statement */
+    int parts = count_of(s, n, "SELECT * FROM (SELECT ");
+    if (lua_rawlen(L, stmts) != 1) fz_fail("hybrid_search (MariaDB): %d statements, expected 1", (int)lua_rawlen(L, stmts));
+    if (!starts(s, n, "SELECT * FROM (SELECT ") || !ends(s, n, ") AS ranked") ||
+        count_of(s, n, " UNION ALL ") != parts - 1 || count_of(s, n, ") AS ranked") != parts) {
+      fz_dump("statement", s, n);
+      fz_fail("hybrid_search (MariaDB): not a UNION ALL of derived tables");
+    }
+    if (vectors) {
+      if (parts != nvec) fz_fail("hybrid_search (MariaDB): %d rankings for %lld vectors", parts, (long long)nvec);
+      for (int k = 0; k < lits.count && k < LITS_KEPT; k++)
+        if (lits.len[k] != 24 || memcmp(lits.at[k], hex[k / 2], 24) != 0 || lits.at[k][-2] != 'X') {
+          fz_dump("literal", lits.at[k], lits.len[k]);
+          fz_fail("hybrid_search (MariaDB): vector %d is not packed as its float32 bytes", k / 2 + 1);
+        }
+    }
+  }
+  lua_pop(L, 1);
+}
+
 /* FUZZ_DEBUG=1 in the environment: print what each call gave (for replaying
  * one input by hand). */
 static void debug_print(lua_State *L) {
@@ -440,6 +631,26 @@ static int l_check(lua_State *L) {
       is_table = strcmp(method, "count") == 0;
   int valid = is_name ? name_ok(subject, sublen) : is_table ? table_ok(subject, sublen) : 1;
   debug_print(L);
+  if (strcmp(method, "hybrid_search") == 0) {
+    /* misuse names its part (query, knn or rank); a bad value too */
+    static const char head[] = "bad argument #1 to 'hybrid_search' (";
+    size_t mlen;
+    const char *msg = lua_type(L, 5) == LUA_TSTRING ? lua_tolstring(L, 5, &mlen) : NULL;
+    if (!ok || lua_isnil(L, 5)) {
+      const char *part;
+      if (ok) msg = lua_type(L, 6) == LUA_TSTRING ? lua_tolstring(L, 6, &mlen) : NULL;
+      if (!msg) fz_fail("hybrid_search failed without a message");
+      part = ok ? msg : starts(msg, mlen, head) ? msg + sizeof head - 1 : NULL;
+      if (!part || !(strncmp(part, "query", 5) == 0 || strncmp(part, "knn", 3) == 0 || strncmp(part, "rank", 4) == 0)) {
+        fz_dump("message", msg, mlen);
+        fz_fail("hybrid_search %s an error that does not name query, knn or rank", ok ? "returned" : "raised");
+      }
+      return 0;
+    }
+    if (lua_type(L, 5) != LUA_TTABLE) fz_fail("hybrid_search returned a %s", luaL_typename(L, 5));
+    check_hybrid(L, 5, 3, subject);
+    return 0;
+  }
   if (!ok) {
     const char *msg;
     char want[96];

@@ -295,6 +295,20 @@ function Collection:query(args)
     self.distance, args, self.embedding_function, self._ef_search))
 end
 
+--- Hybrid search: a full-text search (`args.query`: `where_document`,
+-- `where`) and a vector search (`args.knn`: `query_embeddings` or
+-- `query_texts`, `where`, `n_results`), their rankings fused by Reciprocal
+-- Rank Fusion (`args.rank`, default `{rrf = {rank_window_size = 60,
+-- rank_constant = 60}}`); `n_results` (10) rows, best first, with what
+-- `include` asks for (default `{"documents", "metadatas", "distances"}`).
+-- One inner list, like query's: `{ids = {{...}}, distances = {{...}}, ...}`;
+-- distances are the fused scores (larger is better).
+function Collection:hybrid_search(args)
+  check_self(self, Collection, "hybrid_search")
+  return result(run_ef(self.client, self.embedding_function, "hybrid_search", self._table, self.dimension,
+    self.distance, args, self.embedding_function))
+end
+
 --- The number of rows.
 function Collection:count()
   check_self(self, Collection, "count")

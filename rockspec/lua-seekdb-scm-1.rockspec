@@ -58,6 +58,8 @@ build = {
         "src/delete.c",
         "src/embed.c",
         "src/filter.c",
+        "src/hybrid.c",
+        "src/hybrid_parm.c",
         "src/json.c",
         "src/op.c",
         "src/query.c",

@@ -617,6 +617,80 @@ for _, mode in ipairs(MODES) do
       none(bad)
     end)
 
+    -- hybrid_search sends the same strings two ways: into seekdb's
+    -- search_parm JSON (golden and fuzzed: spec/20-hybrid, fuzz/filter_sql)
+    -- and, here, into MariaDB's ranking statement.
+    fit("takes each string as hybrid_search's $contains, where values and metadata keys", function()
+      local bad, fail = failures()
+      local function found_only(s, what, r, holds)
+        for _, id in ipairs(r.ids[1]) do
+          if not fmodel[id] then fail(s, "%s found %s, which is not in the collection", what, show(id))
+          elseif holds and fmodel[id].metadata.v ~= s then fail(s, "%s found %s, which does not hold it", what, show(id)) end
+        end
+      end
+      local function run(s, what, args)
+        local ok, r, err, errno = pcall(fcol.hybrid_search, fcol, args)
+        if not ok then fail(s, "%s raised: %s", what, tostring(r))
+        elseif not r then fail(s, "%s failed: %s (errno %s)", what, tostring(err), tostring(errno)) end
+        return ok and r or nil
+      end
+      for i, s in ipairs(corpus) do
+        if valid_utf8(s) then
+          -- s on both sides: every row found holds it
+          local r = run(s, "contains + where", {
+            query = { where_document = { ["$contains"] = s }, where = { v = s } },
+            knn = { query_embeddings = { 1, i }, where = { v = { ["$in"] = { s, "\0no such value" } } }, n_results = 5 },
+            include = { "metadatas" } })
+          if r then found_only(s, "contains + where", r, true) end
+          r = run(s, "$or of $contains", { query = { where_document = { ["$or"] = { { ["$contains"] = s },
+            { ["$contains"] = s .. " x" } } } }, n_results = 3, include = {} })
+          if r then found_only(s, "$or of $contains", r) end
+          r = run(s, "$not_contains + range", { query = { where_document = { ["$not_contains"] = s },
+            where = { v = { ["$gte"] = s, ["$lte"] = s } } }, knn = { query_embeddings = { 2, i } }, include = {} })
+          if r then found_only(s, "$not_contains + range", r) end
+        else
+          for f, args in ipairs {
+            { query = { where_document = { ["$contains"] = s } } },
+            { query = { where = { v = s } } },
+            { knn = { query_embeddings = { 1, 1 }, where = { v = { ["$nin"] = { "x", s } } } } },
+          } do
+            local ok, r, err, errno
+            local n = statements(client, function() ok, r, err, errno = pcall(fcol.hybrid_search, fcol, args) end)
+            if not ok then fail(s, "hybrid filter #%d raised: %s", f, tostring(r))
+            elseif r ~= nil or errno ~= nil or not tostring(err):find("not valid UTF%-8") then
+              fail(s, "hybrid filter #%d gave %s, %s (errno %s); expected nil, \"... not valid UTF-8\"", f,
+                tostring(r), tostring(err), tostring(errno))
+            elseif n ~= 0 then fail(s, "hybrid filter #%d was refused after %d statements", f, n) end
+          end
+        end
+        -- s as a metadata key, in query.where (ranked by _id) and knn.where
+        for _, side in ipairs { "query", "knn" } do
+          local args = side == "query" and { query = { where = { [s] = "K" } }, include = {} }
+            or { knn = { query_embeddings = { 2, i }, where = { [s] = "K" } }, include = {} }
+          local ok, r, err, errno = pcall(fcol.hybrid_search, fcol, args)
+          if s:sub(1, 1) == "$" then
+            if ok or not tostring(r):find("is an unknown operator", 1, true) then
+              fail(s, "%s: a key starting with $ gave %s", side, tostring(ok and (r and #r.ids[1] or err) or r))
+            end
+          elseif s == "" or s:find("['\"\\%z\1-\31]") or not valid_utf8(s)
+              or (dialect == "mariadb" and s:sub(1, 1) == "-") then
+            if ok then fail(s, "%s: a key hybrid_search cannot name was accepted", side)
+            elseif not tostring(r):find("metadata key", 1, true) then fail(s, "%s: refused with %s", side, tostring(r)) end
+          elseif not ok then fail(s, "%s: raised: %s", side, tostring(r))
+          elseif not r then fail(s, "%s: failed: %s (errno %s)", side, tostring(err), tostring(errno))
+          elseif s ~= "v" then
+            -- the where-only ranking is exact; the vector index may miss the
+            -- one row a filter this narrow leaves (as query's may)
+            local want = fmodel["k:" .. i] and { "k:" .. i } or {}
+            if not same(r.ids[1], want) and (side == "query" or #r.ids[1] > 0) then
+              fail(s, "%s: matched %s, expected %s", side, list_of(r.ids[1]), list_of(want))
+            end
+          end
+        end
+      end
+      none(bad)
+    end)
+
     fit("takes each string as a filter of query and delete", function()
       local bad, fail = failures()
       for _, s in ipairs(corpus) do
@@ -1011,6 +1085,37 @@ for _, cs in ipairs(CHARSETS) do
             else
               for _, id in ipairs(r.ids) do
                 if not fmodel[id] then fail(s, "%s matched %s, which is not in the collection", op, show(id)) end
+              end
+            end
+          end
+        end
+      end
+      none(bad)
+    end)
+
+    -- hybrid_search's own literals (MATCH's relevance text beside the filters')
+    cit("hybrid_search finds exactly the rows a where names, and only rows holding it", function()
+      local bad, fail = failures()
+      for i, s in ipairs(corpus) do
+        if valid_utf8(s) then
+          local want = holders_in(fmodel, s)
+          for f, args in ipairs {
+            { query = { where = { v = s } }, n_results = 1000 },
+            { query = { where_document = { ["$contains"] = s }, where = { v = s } },
+              knn = { query_embeddings = { 1, i }, where = { v = s } }, n_results = 1000 },
+          } do
+            args.include = {}
+            local ok, r, err, errno = pcall(fcol.hybrid_search, fcol, args)
+            if not ok then fail(s, "hybrid #%d raised: %s", f, tostring(r))
+            elseif not r then fail(s, "hybrid #%d failed: %s (errno %s)", f, tostring(err), tostring(errno))
+            else
+              local got = { unpack(r.ids[1]) }
+              table.sort(got)
+              if f == 1 and #want <= 60 and not same(got, want) then
+                fail(s, "hybrid where matched %s, expected %s", list_of(got), list_of(want))
+              end
+              for _, id in ipairs(got) do
+                if not fmodel[id] or fmodel[id].metadata.v ~= s then fail(s, "hybrid #%d found %s", f, show(id)) end
               end
             end
           end

@@ -776,7 +776,7 @@ static call_t *call_new(lua_State *L, const method_t *m, conn_t *cn, int dialect
   c->op.release = m->release;
   c->op.next = m->start;
   c->T = T;
-  c->op.rng = (unsigned int)((size_t)c >> 4) ^ (unsigned int)(now_mono() * 1e6);
+  c->op.rng = (unsigned int)((size_t)c >> 4) ^ (unsigned int)(unsigned long long)(now_mono() * 1e6);
   if (cn && cn->timeout > 0) {
     c->op.deadline = now_mono() + cn->timeout;
     c->limit = cn->timeout;

@@ -359,7 +359,8 @@ static const method_t *const methods[] = {
   &coll_create_method, &coll_describe_method, &coll_list_method, &coll_has_method, &coll_delete_method,
   &upsert_method, &add_method, &update_method, &delete_method, &get_method, &count_method,
   &query_method, &sql_method,
-  &coll_fork_method, &refresh_method, &db_create_method, &db_get_method, &db_list_method, &db_delete_method, NULL};
+  &coll_fork_method, &refresh_method, &db_create_method, &db_get_method, &db_list_method, &db_delete_method,
+  &hybrid_search_method, NULL};
 
 /* The name a method has on the connection (sql's is "sql"). */
 static const char *conn_name(const method_t *m) {

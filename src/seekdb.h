@@ -3,9 +3,9 @@
  *
  * Layering (no file calls up into the one that calls it):
  *   core.c, conn.c              the module, the connection userdata, connecting
- *   collection.c write.c read.c query.c delete.c sql.c
+ *   collection.c write.c read.c query.c delete.c sql.c hybrid.c
  *                               the methods: each a chain of continuations
- *   collect.c write_text.c write_bulk.c sqlfrag.c filter.c embed.c tls.c
+ *   collect.c write_text.c write_bulk.c sqlfrag.c filter.c embed.c tls.c hybrid_parm.c
  *                               what the methods are made of
  *   call.c                      the runtime: runs a call's continuations, its
  *                               statements (non-blocking), waits, deadlines
@@ -199,6 +199,7 @@ extern const method_t delete_method, get_method, count_method, query_method, sql
 /* admin.c: databases, refresh_index; collection.c: fork */
 extern const method_t db_create_method, db_get_method, db_list_method, db_delete_method, refresh_method;
 extern const method_t coll_fork_method;
+extern const method_t hybrid_search_method; /* hybrid.c */
 
 /* ---- filter.c ------------------------------------------------------------------------- */
 int filter_build(lua_State *L, op_t *op, int arg, int where, int where_document);
