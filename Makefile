@@ -25,7 +25,7 @@ VALGRIND ?= valgrind --keep-debuginfo=yes --error-exitcode=9 --num-callers=30 \
 
 # Debian's names for what the build and the specs need.
 DEB_PACKAGES ?= lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev libmariadb-dev libcjson-dev lua-cjson \
-                lua-busted luarocks pkg-config gcc make ca-certificates nginx libnginx-mod-http-lua curl \
+                lua-busted lua-socket luarocks pkg-config gcc make ca-certificates nginx libnginx-mod-http-lua curl \
                 lua-cqueues lua-luv
 SUDO ?= $(if $(filter 0,$(shell id -u)),,sudo)
 
@@ -64,7 +64,7 @@ check-deps:
 	  && command -v $(LUAJIT) >/dev/null 2>&1 && command -v nginx >/dev/null 2>&1 \
 	  && command -v curl >/dev/null 2>&1 && test -f /usr/lib/nginx/modules/ngx_http_lua_module.so \
 	  && $(PKG_CONFIG) --exists $(LUA_PC) luajit libcjson 2>/dev/null \
-	  && $(LUA) -e 'require "busted.core"; require "cjson"; require "cqueues"; require "luv"' 2>/dev/null \
+	  && $(LUA) -e 'require "busted.core"; require "cjson"; require "socket"; require "cqueues"; require "luv"' 2>/dev/null \
 	  && $(LUAJIT) -e 'require "cqueues"; require "luv"' 2>/dev/null \
 	  || $(MAKE) --no-print-directory deps
 
@@ -84,8 +84,10 @@ $(FAILALLOC): spec/support/failalloc.c
 
 # The specs run against a real server: the scratch MariaDB 11.8 that
 # scripts/testdb starts, or the one SEEKDB_TEST_HOST names. `make test` runs
-# the whole suite under Lua 5.4 and under LuaJIT, then the nginx integration
-# (integration/: a real nginx upserting through ngx.run_worker_thread).
+# the whole suite under Lua 5.4 and under LuaJIT, again under Lua 5.4 with
+# every call resumable (SEEKDB_TEST_LOOP=yield: conn:start/call:resume, a
+# slice at a time), then the nginx integration (integration/: a real nginx
+# calling the module in the request phase).
 LUAJIT_BUILD := build/luajit
 
 luajit-module: check-deps
@@ -97,6 +99,8 @@ test: all luajit-module
 	@eval "$$(scripts/testdb env)"; rc=0; \
 	  echo "== Lua 5.4"; $(BUSTED) --cpath="$(BUILD)/?.so" $(BUSTED_FLAGS) || rc=1; \
 	  echo "== LuaJIT"; $(LUAJIT) $(BUSTED_BIN) --cpath="$(LUAJIT_BUILD)/?.so" $(BUSTED_FLAGS) || rc=1; \
+	  echo "== Lua 5.4, every call resumable (loop = yield)"; \
+	    SEEKDB_TEST_LOOP=yield $(BUSTED) --cpath="$(BUILD)/?.so" $(BUSTED_FLAGS) || rc=1; \
 	  echo "== nginx"; $(BUSTED) integration $(BUSTED_FLAGS) || rc=1; \
 	  scripts/testdb stop; exit $$rc
 
@@ -151,14 +155,19 @@ demo: all
 	@eval "$$(scripts/testdb env)"; LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="./?.so;;" \
 	  $(LUA) examples/upsert.lua; rc=$$?; scripts/testdb stop; exit $$rc
 
-# An upsert inside nginx: the scratch server, nginx with examples/openresty,
-# a POST and a query with curl, then both stopped.
+# Upserts and queries inside nginx: the scratch server, nginx with
+# examples/openresty (calls in the request phase), curl, then both stopped.
 nginx-demo: all luajit-module
 	@scripts/testdb start
 	@eval "$$(scripts/testdb env)"; scripts/nginx-demo start && url=$$(scripts/nginx-demo url) && \
 	  echo "POST $$url/upsert" && curl -s -X POST --data-binary \
 	    '{"ids":["item1","item2"],"embeddings":[[0.1,0.2,0.3],[0.4,0.5,0.6]],"documents":["Doc 1","Doc 2"],"metadatas":[{"category":"AI"},{"category":"ML"}]}' \
-	    "$$url/upsert" && echo "GET $$url/query?v=0.1,0.2,0.25&n=2" && curl -s "$$url/query?v=0.1,0.2,0.25&n=2"; \
+	    "$$url/upsert" && echo "GET $$url/query?v=0.1,0.2,0.25&n=2" && curl -s "$$url/query?v=0.1,0.2,0.25&n=2" && \
+	  echo "POST $$url/upsert" && curl -s -X POST --data-binary \
+	    '{"ids":["item3","item4"],"documents":["a red apple","a green pear"]}' "$$url/upsert" && \
+	  echo "GET $$url/query?text=a%20green%20pear&n=2" && curl -s "$$url/query?text=a%20green%20pear&n=2" && \
+	  echo "GET $$url/query?v=1,0,0&where=..." && curl -s -G --data-urlencode 'where={"category":"none"}' "$$url/query?v=1,0,0" && \
+	  echo "GET $$url/count" && curl -s "$$url/count" && echo "GET $$url/ping" && curl -s "$$url/ping"; \
 	  rc=$$?; scripts/nginx-demo stop; scripts/testdb stop; exit $$rc
 
 server-start:

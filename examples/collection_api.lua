@@ -5,7 +5,9 @@
 -- (`eval "$(scripts/testdb env)"` for the scratch MariaDB), or rely on
 -- seekdb.Client's defaults (127.0.0.1:2881, user root, database test), then
 --   LUA_PATH="lua/?.lua;;" LUA_CPATH="./?.so;;" lua5.4 examples/collection_api.lua
--- It drops and makes the collections articles, notes, plain and legacy.
+-- It drops and makes the collections articles, notes, plain, legacy, tuned,
+-- py_style and articles_copy, and makes and drops the database
+-- lseekdb_example.
 local seekdb = require "seekdb"
 
 ---------------------------------------------------------------------------
@@ -81,7 +83,8 @@ local options = {
 local client = assert(seekdb.Client(options))
 print(client:info().dialect)
 
-for _, name in ipairs { "articles", "notes", "plain", "legacy" } do
+local NAMES = { "articles", "notes", "plain", "legacy", "tuned", "py_style", "articles_copy" }
+for _, name in ipairs(NAMES) do
   local exists, err = client:has_collection(name)
   assert(exists ~= nil, err)
   if exists then assert(client:delete_collection(name)) end
@@ -181,6 +184,26 @@ show(assert(articles:query{
 }))
 
 ---------------------------------------------------------------------------
+-- hybrid_search
+---------------------------------------------------------------------------
+
+section("hybrid_search")
+-- a full-text search and a vector search, their rankings fused (RRF):
+-- rows that both find come first; distances are the fused scores
+show(assert(articles:hybrid_search{
+  query = { where_document = { ["$contains"] = "Lua" } },
+  knn = { query_embeddings = { 0, 0.9, 0.3 } },
+  n_results = 3,
+}))
+-- each side with its own filter, pyseekdb's rank (its defaults), ids and scores
+show(assert(articles:hybrid_search{
+  query = { where_document = { ["$contains"] = "vectors index" }, where = { topic = "db" } },
+  knn = { query_embeddings = { 1, 0.1, 0 }, where = { year = { ["$gte"] = 2022 } }, n_results = 2 },
+  rank = { rrf = { rank_window_size = 60, rank_constant = 60 } },
+  include = { "distances" },
+}))
+
+---------------------------------------------------------------------------
 -- filters
 ---------------------------------------------------------------------------
 
@@ -276,6 +299,9 @@ print(table.concat(before, " ") ~= table.concat(after, " "))
 local other = assert(seekdb.Client(options))
 local again = assert(other:get_collection("notes"))
 show(assert(again:query{ query_texts = "vector docs", n_results = 2, include = { "documents" } }))
+-- knn.query_texts go through the collection's embedding function too
+show(assert(again:hybrid_search{ query = { where_document = { ["$contains"] = "milk" } },
+  knn = { query_texts = "vector docs" }, n_results = 2, include = { "documents" } }))
 -- a different function for a collection that has one stored is an error
 print(other:get_collection("notes", { embedding_function = function() end }))
 
@@ -311,12 +337,87 @@ end
 local same = assert(client:get_or_create_collection{ name = "articles", dimension = 3, distance = "l2" })
 print(same.id == articles.id, same:count())
 
+print(client:count_collection())
+
+---------------------------------------------------------------------------
+-- Configuration, describe
+---------------------------------------------------------------------------
+
+section("configuration")
+-- the indexes' options; on MariaDB: m (the HNSW graph's M) and ef_search
+-- (applied to the collection's queries)
+local tuned = assert(client:create_collection{
+  name = "tuned",
+  configuration = { dimension = 3, distance = "l2", hnsw = { m = 12, ef_search = 100 } },
+})
+local about = tuned:describe()
+about.id = nil -- 32 random hex digits
+show(about)
+print(assert(client:query("SELECT settings FROM sdk_collections WHERE collection_name = 'tuned'"))[1].settings)
+-- pyseekdb's spelling
+local py_style = assert(client:create_collection{
+  name = "py_style", configuration = seekdb.HNSWConfiguration(3, "cosine") })
+print(py_style.dimension, py_style.distance)
+-- the same dimension at both levels is fine, two different ones raise
+print(pcall(client.create_collection, client, { name = "x", dimension = 3,
+  configuration = { dimension = 4 } }))
+if client:info().dialect == "mariadb" then
+  -- what MariaDB cannot honour is refused before any SQL
+  print(client:create_collection{ name = "x", configuration = { hnsw = { ef_construction = 200 } } })
+  print(client:create_collection{ name = "x",
+    configuration = seekdb.Configuration{ fulltext_config = seekdb.FulltextIndexConfig("ngram") } })
+end
+
+---------------------------------------------------------------------------
+-- fork, refresh_index, n_results
+---------------------------------------------------------------------------
+
+section("fork")
+local copy = assert(articles:fork("articles_copy"))
+print(copy.name, copy.dimension, copy.distance, copy:count(), articles:count())
+assert(copy:delete{ ids = "a3" })
+print(copy:count(), articles:count())
+-- a name that is taken: nothing is made
+print(articles:fork{ name = "notes" })
+
+section("refresh_index")
+-- seekdb 1.3.0+ builds its HNSW index in the background: wait for it
+-- before querying rows just written. MariaDB has nothing to wait for.
+assert(articles:upsert{ ids = "a7", embeddings = { 5, 5, 5 } })
+print(articles:refresh_index())
+print(articles:query{ query_embeddings = { 5, 5, 4 }, n_results = 1, include = {} }.ids[1][1])
+
+section("n_results")
+print(articles:query{ query_embeddings = { 1, 0, 0 }, n_results = 20000 })
+
+---------------------------------------------------------------------------
+-- Databases
+---------------------------------------------------------------------------
+
+section("databases")
+-- AdminClient: Client's options; it connects to information_schema
+local admin_options = {}
+for k, v in pairs(options) do admin_options[k] = v end
+admin_options.database = nil
+local admin = assert(seekdb.AdminClient(admin_options))
+assert(admin:create_database("lseekdb_example"))
+local db = assert(admin:get_database("lseekdb_example"))
+print(db, db.name, db.charset)
+-- sorted by name; limit and offset page through them
+print(#assert(admin:list_databases{ limit = 2, offset = 1 }))
+print(admin:get_database("lseekdb-example"))
+assert(admin:delete_database("lseekdb_example"))
+print(admin:get_database("lseekdb_example"))
+admin:close()
+-- a Client has the same four methods
+print(client:get_database(options.database or "test").name == (options.database or "test"))
+
 ---------------------------------------------------------------------------
 -- Cleaning up
 ---------------------------------------------------------------------------
 
 section("clean up")
-for _, name in ipairs { "articles", "notes", "plain", "legacy" } do
+for _, name in ipairs(NAMES) do
   assert(client:delete_collection(name))
 end
 print(#assert(client:list_collections()))

@@ -64,7 +64,7 @@ static __attribute__((unused)) void fz_pcall(lua_State *L, lua_CFunction f, void
  * an identifier in which only a doubled backquote is one. For each literal,
  * cb(kind, start, len, ud) gets the raw text between the quotes (kind is the
  * quote character). Outside literals the text must be what the generators
- * write: words, numbers, ( ) , . = < > * + - and spaces, and never a comment
+ * write: words, numbers, ( ) , . = < > * + - @ and spaces, and never a comment
  * (--, #, / *), a statement separator (;), a control byte or a non-ASCII byte.
  * Returns NULL when the statement is well formed, else what is wrong, with
  * *at set to the offset. */
@@ -100,7 +100,7 @@ static const char *fz_sql_scan(const char *s, size_t n, size_t *at, fz_lit_cb cb
     if (c == '/' && i + 1 < n && s[i + 1] == '*') return "has /* (a comment) outside literals";
     if (c == '#') return "has # (a comment) outside literals";
     if (c == ';') return "has ; (a second statement) outside literals";
-    if (!(isalnum(c) || c == '_' || c == ' ' || strchr("(),.=<>*+-", c)) || c == 0)
+    if (!(isalnum(c) || c == '_' || c == ' ' || strchr("(),.=<>*+-@", c)) || c == 0)
       return "has a byte outside literals that no generator writes";
     i++;
   }
@@ -123,7 +123,12 @@ static const char *const fz_vocab[] = {
   "CREATE", "TABLE", "varbinary", "PRIMARY", "string", "vector", "FULLTEXT", "INDEX", "idx_fts",
   "WITH", "PARSER", "ik", "idx_vec", "distance", "cosine", "l2", "inner_product", "type", "hnsw",
   "lib", "vsag", "ORGANIZATION", "HEAP", "LONGTEXT", "M", "euclidean", "DEFAULT", "CHARSET",
-  "utf8mb4", NULL};
+  "utf8mb4",
+  /* the charset introducer of every text value: _utf8mb4 X'..' */
+  "_utf8mb4",
+  /* hybrid_search: seekdb's session variable and function, MariaDB's rankings */
+  "SET", "search_parm", "DBMS_HYBRID_SEARCH", "GET_SQL", "query_sql", "dual", "UNION", "ALL", "DESC",
+  "part", "score", "ranked", NULL};
 
 static __attribute__((unused)) int fz_word_known(const char *w, size_t n) {
   for (int i = 0; fz_vocab[i]; i++)

@@ -11,6 +11,10 @@
  *   core.sql(d, "get", "c$v1$t", 3, {ids = value})
  *   core.sql(d, "query", "c$v1$t", 3, "cosine", {query_embeddings = value})
  *   core.sql(d, "upsert", "c$v1$t", 2, {ids = "a", embeddings = {1, 2}, metadatas = value})
+ *   core.sql(d, "hybrid_search", "c$v1$t", 3, "cosine", {...}) with the value
+ *     as query.where, as query.where_document and where, as knn.where, as
+ *     knn.query_embeddings, as rank, and (a string) as a $contains, a where
+ *     value and a knn.where key
  * and, with the raw input (at most 100 bytes) as a name, whether or not it is
  * JSON,
  *   core.sql(d, "create_collection", name, 3, "cosine", 1)
@@ -21,21 +25,35 @@
  *   - every statement scans cleanly with MySQL's quoting rules: it does not
  *     end inside a literal, and outside literals there are only the module's
  *     own SQL words, numbers and punctuation (no comment, no ';', no piece of
- *     the input); every '...' literal of a get holds valid UTF-8;
+ *     the input);
+ *   - every literal is hex, X'..': no quoted '...' (or "...") string, whose
+ *     meaning would depend on the session charset and sql_mode, is left. A
+ *     text value is _utf8mb4 X'..'; the bare X'..' are ids and vectors;
  *   - get: one statement "SELECT _id,document,metadata FROM `c$v1$t`...
- *     LIMIT 100 OFFSET 0";
+ *     LIMIT 100 OFFSET 0" whose literals (filter values and JSON paths) are
+ *     all _utf8mb4 X'..' and hold valid UTF-8;
  *   - get with ids: one statement "... WHERE _id IN (X'..',...)" whose hex
  *     literals are the ids, in order (none for an empty list);
  *   - query: one statement per query vector, each vector's X'..' literal the
  *     little-endian float32 bytes of its numbers (computed here), so a value
  *     that is not a list of 3 finite float32-sized numbers (or a list of
  *     them) must have been refused;
- *   - upsert: START TRANSACTION, one INSERT, COMMIT; the metadata literal,
- *     unescaped, is exactly meta_encode of the item and reads back as JSON;
+ *   - upsert: START TRANSACTION, one INSERT, COMMIT; the metadata literal
+ *     is _utf8mb4 X'..' whose bytes are exactly meta_encode of the item and
+ *     read back as JSON;
+ *   - hybrid_search, seekdb: SET @search_parm = _utf8mb4 X'..' (one literal)
+ *     whose bytes are JSON that cJSON parses, whose keys are the search_parm's
+ *     own words or field names that cannot end the '...' literal seekdb puts
+ *     them in ((JSON_EXTRACT(metadata, '$.name')) or '$."..."' without quote,
+ *     backslash or control character), size 10, _source of the default
+ *     include, each query vector the float32 of its numbers; then exactly
+ *     SELECT DBMS_HYBRID_SEARCH.GET_SQL(_utf8mb4 X'<table>', @search_parm) ...;
+ *     MariaDB: one statement, a derived table per ranking joined by UNION
+ *     ALL, each query vector's X'..' its float32 bytes (twice);
  *   - create_collection and count succeed exactly for the names (tables)
  *     that an independent check accepts, and put them in `...` unchanged;
- *   - sb_addquoted: the literal unescapes to the input bytes, with and
- *     without NO_BACKSLASH_ESCAPES. */
+ *   - sb_addquoted: exactly _utf8mb4 X'<hex of the input bytes>', the same
+ *     with and without NO_BACKSLASH_ESCAPES. */
 #include "common.h"
 #include "../src/marshal.h"
 #include "../src/seekdb.h"
@@ -62,6 +80,17 @@ static const char driver[] =
   "            pcall(core.sql, d, 'query', T, 3, 'cosine', {query_embeddings = value}))\n"
   "      check('upsert', 'metadatas', item,\n"
   "            pcall(core.sql, d, 'upsert', T, 2, {ids = 'a', embeddings = {1, 2}, metadatas = value}))\n"
+  "      local function H(args) return pcall(core.sql, d, 'hybrid_search', T, 3, 'cosine', args) end\n"
+  "      check('hybrid_search', 'query', nil, H{query = {where = value}})\n"
+  "      check('hybrid_search', 'query', nil, H{query = {where_document = value, where = value}, n_results = 3})\n"
+  "      check('hybrid_search', 'knn', nil, H{query = {where_document = {['$contains'] = 'a*b'}},\n"
+  "                                           knn = {query_embeddings = {1, 2, 3}, where = value}})\n"
+  "      check('hybrid_search', 'knn.query_embeddings', value, H{knn = {query_embeddings = value, n_results = 4}})\n"
+  "      check('hybrid_search', 'rank', nil, H{query = {where = {k = 1}}, rank = value})\n"
+  "      if type(value) == 'string' then\n"
+  "        check('hybrid_search', 'query', nil, H{query = {where_document = {['$contains'] = value}, where = {k = value}},\n"
+  "                                           knn = {query_embeddings = {{1, 2, 3}, {4, 5, 6}}, where = {[value] = value}}})\n"
+  "      end\n"
   "    end\n"
   "    check('create_collection', name, nil, pcall(core.sql, d, 'create_collection', name, 3, 'cosine', 1))\n"
   "    check('count', name, nil, pcall(core.sql, d, 'count', name))\n"
@@ -124,43 +153,85 @@ static int utf8_ok(const char *str, size_t n) {
 
 /* ---- literals ------------------------------------------------------------------ */
 
+#define INTRO "_utf8mb4 "
+#define INTRO_LEN (sizeof INTRO - 1)
 #define LITS_KEPT 8
 typedef struct lits {
   lua_State *L;
-  int count;          /* '...' literals (X'..' included) */
-  const char *last;   /* the last one's raw text */
+  const char *stmt;   /* the statement scanned */
+  int count;          /* literals ('...' and X'..') */
+  int text;           /* of which text values: _utf8mb4 X'..' */
+  const char *last;   /* the last one's hex digits */
   size_t last_len;
+  int last_text;      /* the last one is a text value */
   const char *at[LITS_KEPT]; /* the first ones */
   size_t len[LITS_KEPT];
-  int check_utf8;
+  int all_text;       /* every literal must be a text value (a get without ids) */
 } lits_t;
 
+static int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* The bytes of the hex digits s[0..n) (checked to be hex, an even number)
+ * pushed as a Lua string. */
+static const char *push_unhex(lua_State *L, const char *s, size_t n, size_t *len) {
+  luaL_Buffer b;
+  if (n % 2) fz_fail("a X'..' literal has an odd number of hex digits");
+  luaL_buffinit(L, &b);
+  for (size_t i = 0; i < n; i += 2) {
+    int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+    if (hi < 0 || lo < 0) fz_fail("a X'..' literal has a non-hex digit");
+    luaL_addchar(&b, (char)(hi << 4 | lo));
+  }
+  luaL_pushresult(&b);
+  return lua_tolstring(L, -1, len);
+}
+
+/* Every literal must be X'..' (kind '\'' right after an X): a '...' string
+ * would be read through the session charset and sql_mode, which is what a
+ * GBK or SJIS session turns into an injection. */
 static void on_literal(char kind, const char *s, size_t n, void *ud) {
   lits_t *l = ud;
-  if (kind != '\'') return;
+  size_t off = (size_t)(s - l->stmt);
+  int text;
+  if (kind == '`') return; /* identifiers */
+  if (kind != '\'' || off < 2 || (s[-2] != 'X' && s[-2] != 'x')) {
+    fz_dump("literal", s, n);
+    fz_fail("a quoted %c...%c string literal is left: every value must be X'..'", kind, kind);
+  }
+  text = off >= 2 + INTRO_LEN && memcmp(s - 2 - INTRO_LEN, INTRO, INTRO_LEN) == 0;
   if (l->count < LITS_KEPT) l->at[l->count] = s, l->len[l->count] = n;
   l->count++;
+  l->text += text;
   l->last = s;
   l->last_len = n;
-  if (l->check_utf8) {
-    luaL_Buffer b;
+  l->last_text = text;
+  if (l->all_text && !text) {
+    fz_dump("literal", s, n);
+    fz_fail("a literal of a get statement without ids is not a _utf8mb4 X'..' text value");
+  }
+  if (text) { /* the server reads it as utf8mb4: it must be UTF-8 */
     size_t len;
-    const char *u;
-    luaL_buffinit(l->L, &b);
-    fz_sql_unescape(&b, s, n, '\'');
-    luaL_pushresult(&b);
-    u = lua_tolstring(l->L, -1, &len);
+    const char *u = push_unhex(l->L, s, n, &len);
     if (!utf8_ok(u, len)) {
-      fz_dump("literal", s, n);
-      fz_fail("a literal of a get statement is not valid UTF-8 once unescaped");
+      fz_dump("literal", u, len);
+      fz_fail("a _utf8mb4 X'..' literal is not valid UTF-8");
     }
+    lua_pop(l->L, 1);
+  } else { /* an id or a vector: any bytes; only the digits are checked */
+    size_t len;
+    push_unhex(l->L, s, n, &len);
     lua_pop(l->L, 1);
   }
 }
 
 /* ---- the checks ----------------------------------------------------------------- */
 
-static void check_statement(lua_State *L, const char *method, lua_Integer i, lits_t *lits) {
+static void check_statement(lua_State *L, const char *method, lua_Integer i, lits_t *lits, int all_text) {
   size_t n;
   const char *s;
   char what[64];
@@ -169,7 +240,8 @@ static void check_statement(lua_State *L, const char *method, lua_Integer i, lit
   snprintf(what, sizeof what, "%s statement %lld", method, (long long)i);
   memset(lits, 0, sizeof *lits);
   lits->L = L;
-  lits->check_utf8 = strcmp(method, "get") == 0;
+  lits->stmt = s;
+  lits->all_text = all_text;
   fz_check_sql(what, s, n, on_literal, lits);
 }
 
@@ -179,7 +251,7 @@ static void check_get(lua_State *L, int stmts) {
   const char *s;
   if (lua_rawlen(L, stmts) != 1) fz_fail("get: %d statements, expected 1", (int)lua_rawlen(L, stmts));
   lua_rawgeti(L, stmts, 1);
-  check_statement(L, "get", 1, &lits);
+  check_statement(L, "get", 1, &lits, 1);
   s = lua_tolstring(L, -1, &n);
   if (!starts(s, n, "SELECT _id,document,metadata FROM `c$v1$t`") || !ends(s, n, " LIMIT 100 OFFSET 0")) {
     fz_dump("statement", s, n);
@@ -197,7 +269,7 @@ static void check_upsert(lua_State *L, int stmts, int item) {
   if (lua_rawlen(L, stmts) != 3) fz_fail("upsert: %d statements, expected 3", (int)lua_rawlen(L, stmts));
   for (lua_Integer i = 1; i <= 3; i++) {
     lua_rawgeti(L, stmts, i);
-    check_statement(L, "upsert", i, &lits);
+    check_statement(L, "upsert", i, &lits, 0);
     s = lua_tolstring(L, -1, &n);
     if ((i == 1 && strcmp(s, "START TRANSACTION") != 0) || (i == 3 && strcmp(s, "COMMIT") != 0))
       fz_fail("upsert: statement %lld is '%s'", (long long)i, s);
@@ -206,12 +278,13 @@ static void check_upsert(lua_State *L, int stmts, int item) {
         fz_dump("statement", s, n);
         fz_fail("upsert: the INSERT does not have the expected shape");
       }
+      if (lits.text != (lits.count == 3) || (lits.count == 3 && !lits.last_text))
+        fz_fail("upsert: %d text literals among %d; only the metadata is text", lits.text, lits.count);
       if (lits.count == 2) { /* metadata NULL */
         if (!ends(s, n, ",NULL) ON DUPLICATE KEY UPDATE embedding=VALUES(embedding),metadata=VALUES(metadata)") ||
             !isnull(L, item))
           fz_fail("upsert: metadata is neither a literal nor NULL for seekdb.null");
       } else if (lits.count == 3) {
-        luaL_Buffer b;
         size_t len;
         const char *json;
         jenc j;
@@ -220,11 +293,8 @@ static void check_upsert(lua_State *L, int stmts, int item) {
         /* the literal is the last thing before the tail */
         if (lits.last + lits.last_len + 1 != s + n - (sizeof tail - 1))
           fz_fail("upsert: the metadata literal is not where it belongs");
-        luaL_buffinit(L, &b);
-        fz_sql_unescape(&b, lits.last, lits.last_len, '\'');
-        luaL_pushresult(&b);
-        json = lua_tolstring(L, -1, &len);
-        /* what the module encodes for the item, unescaped, is the literal */
+        json = push_unhex(L, lits.last, lits.last_len, &len);
+        /* what the module encodes for the item is the literal's bytes */
         memset(&j, 0, sizeof j);
         if (lua_type(L, item) != LUA_TTABLE || !meta_encode(L, item, &j, &want)) {
           sb_free(&want);
@@ -234,7 +304,7 @@ static void check_upsert(lua_State *L, int stmts, int item) {
           fz_dump("literal  ", json, len);
           fz_dump("meta_encode", want.data, want.len);
           sb_free(&want);
-          fz_fail("upsert: the metadata literal does not unescape to the JSON text");
+          fz_fail("upsert: the metadata literal's bytes are not the JSON text");
         }
         sb_free(&want);
         v = lua_gettop(L);
@@ -269,8 +339,9 @@ static void check_get_ids(lua_State *L, int stmts, int value) {
   if ((lua_Integer)lua_rawlen(L, stmts) != (n > 0)) fz_fail("get ids: %d statements for %lld ids", (int)lua_rawlen(L, stmts), (long long)n);
   if (n == 0) return;
   lua_rawgeti(L, stmts, 1);
-  check_statement(L, "get", 1, &lits);
+  check_statement(L, "get", 1, &lits, 0);
   s = lua_tolstring(L, -1, &len);
+  if (lits.text) fz_fail("get ids: an id is written as text, not as X'..' bytes");
   if (!starts(s, len, head) || !ends(s, len, ")")) {
     fz_dump("statement", s, len);
     fz_fail("get ids: the statement does not have the shape SELECT ... WHERE _id IN (...)");
@@ -345,7 +416,7 @@ static void check_query(lua_State *L, int stmts, int value) {
     expect_vector(L, lua_gettop(L), q, hex);
     lua_pop(L, 1);
     lua_rawgeti(L, stmts, q);
-    check_statement(L, "query", q, &lits);
+    check_statement(L, "query", q, &lits, 0);
     s = lua_tolstring(L, -1, &len);
     if (!starts(s, len, "SELECT _id,document,metadata,") || !ends(s, len, " LIMIT 10")) {
       fz_dump("statement", s, len);
@@ -360,6 +431,173 @@ static void check_query(lua_State *L, int stmts, int value) {
       }
     lua_pop(L, 1);
   }
+}
+
+/* ---- hybrid_search -------------------------------------------------------------- */
+
+static const char *const parm_words[] = {
+  "query", "knn", "size", "rank", "_source", "query_string", "fields", "bool", "must", "should", "must_not",
+  "filter", "term", "terms", "range", "gt", "gte", "lt", "lte", "field", "k", "query_vector", "rrf",
+  "rank_window_size", "rank_constant", NULL};
+
+/* A field name of the search_parm. seekdb writes it into the SQL it makes,
+ * as it is, with the member inside a '...' literal: only a plain name, or a
+ * "..." member without a quote, a backslash or a control character, is safe
+ * there. */
+static int field_name_ok(const char *k, size_t n) {
+  static const char head[] = "(JSON_EXTRACT(metadata, '$.", tail[] = "'))";
+  size_t h = sizeof head - 1, t = sizeof tail - 1, m;
+  const char *p;
+  if (n <= h + t || memcmp(k, head, h) != 0 || memcmp(k + n - t, tail, t) != 0) return 0;
+  p = k + h;
+  m = n - h - t;
+  if (p[0] == '"') {
+    if (m < 3 || p[m - 1] != '"') return 0;
+    for (size_t i = 1; i + 1 < m; i++) {
+      unsigned char c = (unsigned char)p[i];
+      if (c == '\'' || c == '"' || c == '\\' || c < 0x20) return 0;
+    }
+    return 1;
+  }
+  if (!(isalpha((unsigned char)p[0]) || p[0] == '_')) return 0;
+  for (size_t i = 0; i < m; i++)
+    if (!(isalnum((unsigned char)p[i]) || p[i] == '_')) return 0;
+  return 1;
+}
+
+static void walk_parm(cJSON *node) {
+  for (cJSON *c = node->child; c; c = c->next) {
+    if (cJSON_IsObject(node)) {
+      const char *k = c->string;
+      int w;
+      for (w = 0; parm_words[w] && strcmp(parm_words[w], k) != 0; w++) {}
+      if (!parm_words[w] && !field_name_ok(k, strlen(k))) {
+        fz_dump("key", k, strlen(k));
+        fz_fail("hybrid_search: a search_parm key is neither its own word nor a field name safe in seekdb's SQL");
+      }
+    }
+    walk_parm(c);
+  }
+}
+
+/* The query vectors of an accepted knn.query_embeddings: their float32 bytes
+ * as hex (each checked to be 3 numbers), into hex[q] (at most 4 kept). */
+static lua_Integer hybrid_vectors(lua_State *L, int value, char hex[4][25], float f[4][3]) {
+  lua_Integer n, q;
+  int single;
+  if (lua_type(L, value) != LUA_TTABLE) fz_fail("hybrid_search accepted query_embeddings that is a %s", luaL_typename(L, value));
+  lua_rawgeti(L, value, 1);
+  single = lua_type(L, -1) == LUA_TNUMBER;
+  lua_pop(L, 1);
+  n = single ? 1 : (lua_Integer)lua_rawlen(L, value);
+  for (q = 1; q <= n; q++) {
+    char h[25];
+    if (single) lua_pushvalue(L, value);
+    else lua_rawgeti(L, value, q);
+    expect_vector(L, lua_gettop(L), q, h);
+    if (q <= 4) {
+      memcpy(hex[q - 1], h, 25);
+      for (int i = 0; i < 3; i++) {
+        lua_rawgeti(L, -1, i + 1);
+        f[q - 1][i] = (float)lua_tonumber(L, -1);
+        lua_pop(L, 1);
+      }
+    }
+    lua_pop(L, 1);
+  }
+  return n;
+}
+
+static int count_of(const char *s, size_t n, const char *what) {
+  int c = 0;
+  size_t k = strlen(what);
+  for (size_t i = 0; i + k <= n; i++)
+    if (memcmp(s + i, what, k) == 0) c++;
+  return c;
+}
+
+static void check_hybrid(lua_State *L, int stmts, int value, const char *subject) {
+  static const char set[] = "SET @search_parm = " INTRO "X'";
+  int vectors = strcmp(subject, "knn.query_embeddings") == 0;
+  char hex[4][25];
+  float f[4][3];
+  lua_Integer nvec = vectors ? hybrid_vectors(L, value, hex, f) : 0;
+  lits_t lits;
+  size_t n;
+  const char *s;
+  if (lua_rawlen(L, stmts) < 1) fz_fail("hybrid_search: no statement");
+  lua_rawgeti(L, stmts, 1);
+  check_statement(L, "hybrid_search", 1, &lits, 0);
+  s = lua_tolstring(L, -1, &n);
+  if (starts(s, n, "SET ")) { /* seekdb */
+    size_t len;
+    const char *json, *at;
+    cJSON *root, *item;
+    char *text;
+    char want[128];
+    if (lua_rawlen(L, stmts) != 2) fz_fail("hybrid_search (seekdb): %d statements, expected 2", (int)lua_rawlen(L, stmts));
+    if (!starts(s, n, set) || lits.count != 1 || !lits.last_text || lits.last != s + sizeof set - 1 ||
+        lits.last + lits.last_len + 1 != s + n) {
+      fz_dump("statement", s, n);
+      fz_fail("hybrid_search (seekdb): not SET @search_parm = _utf8mb4 X'..'");
+    }
+    json = push_unhex(L, lits.last, lits.last_len, &len);
+    if (!(root = cJSON_ParseWithLength(json, len)) || !cJSON_IsObject(root)) {
+      fz_dump("search_parm", json, len);
+      fz_fail("hybrid_search (seekdb): the search_parm is not a JSON object");
+    }
+    walk_parm(root);
+    item = cJSON_GetObjectItemCaseSensitive(root, "size");
+    if (!cJSON_IsNumber(item) || item->valuedouble != 10) fz_fail("hybrid_search (seekdb): size is not 10");
+    text = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(root, "_source"));
+    if (!text || strcmp(text, "[\"_id\",\"document\",\"metadata\"]") != 0)
+      fz_fail("hybrid_search (seekdb): _source is %s", text ? text : "missing");
+    cJSON_free(text);
+    cJSON_Delete(root);
+    /* each query vector, as the text seekdb reads: the same float32 */
+    at = json;
+    for (lua_Integer q = 1; q <= nvec && q <= 4; q++) {
+      char *end;
+      at = strstr(at, "\"query_vector\":[");
+      if (!at) fz_fail("hybrid_search (seekdb): no query_vector for vector %lld", (long long)q);
+      at += 16;
+      for (int i = 0; i < 3; i++) {
+        float x = strtof(at, &end);
+        if (end == at || memcmp(&x, &f[q - 1][i], sizeof x) != 0 || *end != (i < 2 ? ',' : ']')) {
+          fz_dump("query_vector", at, strlen(at) < 80 ? strlen(at) : 80);
+          fz_fail("hybrid_search (seekdb): vector %lld item %d is not its float32", (long long)q, i + 1);
+        }
+        at = end + 1;
+      }
+    }
+    lua_pop(L, 2); /* the JSON, the statement */
+    lua_rawgeti(L, stmts, 2);
+    check_statement(L, "hybrid_search", 2, &lits, 0);
+    s = lua_tolstring(L, -1, &n);
+    snprintf(want, sizeof want, "SELECT DBMS_HYBRID_SEARCH.GET_SQL(" INTRO "X'%s', @search_parm) AS query_sql FROM dual",
+             "632476312474"); /* c$v1$t */
+    if (n != strlen(want) || memcmp(s, want, n) != 0) {
+      fz_dump("statement", s, n);
+      fz_fail("hybrid_search (seekdb): the second statement is not GET_SQL of the table");
+    }
+  } else { /* MariaDB: the rankings, in one statement */
+    int parts = count_of(s, n, "SELECT * FROM (SELECT ");
+    if (lua_rawlen(L, stmts) != 1) fz_fail("hybrid_search (MariaDB): %d statements, expected 1", (int)lua_rawlen(L, stmts));
+    if (!starts(s, n, "SELECT * FROM (SELECT ") || !ends(s, n, ") AS ranked") ||
+        count_of(s, n, " UNION ALL ") != parts - 1 || count_of(s, n, ") AS ranked") != parts) {
+      fz_dump("statement", s, n);
+      fz_fail("hybrid_search (MariaDB): not a UNION ALL of derived tables");
+    }
+    if (vectors) {
+      if (parts != nvec) fz_fail("hybrid_search (MariaDB): %d rankings for %lld vectors", parts, (long long)nvec);
+      for (int k = 0; k < lits.count && k < LITS_KEPT; k++)
+        if (lits.len[k] != 24 || memcmp(lits.at[k], hex[k / 2], 24) != 0 || lits.at[k][-2] != 'X') {
+          fz_dump("literal", lits.at[k], lits.len[k]);
+          fz_fail("hybrid_search (MariaDB): vector %d is not packed as its float32 bytes", k / 2 + 1);
+        }
+    }
+  }
+  lua_pop(L, 1);
 }
 
 /* FUZZ_DEBUG=1 in the environment: print what each call gave (for replaying
@@ -393,6 +631,26 @@ static int l_check(lua_State *L) {
       is_table = strcmp(method, "count") == 0;
   int valid = is_name ? name_ok(subject, sublen) : is_table ? table_ok(subject, sublen) : 1;
   debug_print(L);
+  if (strcmp(method, "hybrid_search") == 0) {
+    /* misuse names its part (query, knn or rank); a bad value too */
+    static const char head[] = "bad argument #1 to 'hybrid_search' (";
+    size_t mlen;
+    const char *msg = lua_type(L, 5) == LUA_TSTRING ? lua_tolstring(L, 5, &mlen) : NULL;
+    if (!ok || lua_isnil(L, 5)) {
+      const char *part;
+      if (ok) msg = lua_type(L, 6) == LUA_TSTRING ? lua_tolstring(L, 6, &mlen) : NULL;
+      if (!msg) fz_fail("hybrid_search failed without a message");
+      part = ok ? msg : starts(msg, mlen, head) ? msg + sizeof head - 1 : NULL;
+      if (!part || !(strncmp(part, "query", 5) == 0 || strncmp(part, "knn", 3) == 0 || strncmp(part, "rank", 4) == 0)) {
+        fz_dump("message", msg, mlen);
+        fz_fail("hybrid_search %s an error that does not name query, knn or rank", ok ? "returned" : "raised");
+      }
+      return 0;
+    }
+    if (lua_type(L, 5) != LUA_TTABLE) fz_fail("hybrid_search returned a %s", luaL_typename(L, 5));
+    check_hybrid(L, 5, 3, subject);
+    return 0;
+  }
   if (!ok) {
     const char *msg;
     char want[96];
@@ -439,7 +697,8 @@ static int l_check(lua_State *L) {
     const char *s;
     if (lua_rawlen(L, 5) != 1) fz_fail("%s: %d statements", method, (int)lua_rawlen(L, 5));
     lua_rawgeti(L, 5, 1);
-    check_statement(L, method, 1, &lits);
+    check_statement(L, method, 1, &lits, 0);
+    if (lits.count) fz_fail("%s: the statement has %d literals, expected none", method, lits.count);
     s = lua_tolstring(L, -1, &n);
     if (is_name) snprintf(want, sizeof want, "CREATE TABLE `c$v1$%s` (", subject);
     else snprintf(want, sizeof want, "SELECT COUNT(*) FROM `%s`", subject);
@@ -451,44 +710,37 @@ static int l_check(lua_State *L) {
   return 0;
 }
 
-/* sb_addquoted: with backslash escapes and without, the literal stands for
- * exactly the input bytes and the statement closes it. */
+static void count_literal(char kind, const char *s, size_t n, void *ud) {
+  (void)kind, (void)s, (void)n;
+  ++*(int *)ud;
+}
+
+/* sb_addquoted: _utf8mb4 X'<hex of exactly the input bytes>', the same with
+ * and without NO_BACKSLASH_ESCAPES (hex needs no escaping in any sql_mode). */
 static void check_quoting(lua_State *L, const char *s, size_t n) {
+  sbuf b[2] = {SBUF_INIT, SBUF_INIT};
+  int count = 0;
+  size_t len;
+  const char *back;
   for (int nb = 0; nb <= 1; nb++) {
-    sbuf b = SBUF_INIT;
-    sb_addquoted(&b, s, n, nb);
-    if (b.oom) abort();
-    if (!nb) {
-      lits_t lits;
-      luaL_Buffer u;
-      size_t len;
-      const char *back;
-      memset(&lits, 0, sizeof lits);
-      fz_check_sql("sb_addquoted", b.data, b.len, on_literal, &lits);
-      if (lits.count != 1 || lits.last != b.data + 1 || lits.last_len != b.len - 2)
-        fz_fail("sb_addquoted did not write one literal");
-      luaL_buffinit(L, &u);
-      fz_sql_unescape(&u, lits.last, lits.last_len, '\'');
-      luaL_pushresult(&u);
-      back = lua_tolstring(L, -1, &len);
-      if (len != n || memcmp(back, s, n) != 0) fz_fail("sb_addquoted: the literal does not unescape to the input");
-      lua_pop(L, 1);
-    } else {
-      /* NO_BACKSLASH_ESCAPES: only a doubled quote, nothing else special */
-      size_t i = 1, k = 0;
-      if (b.len < 2 || b.data[0] != '\'' || b.data[b.len - 1] != '\'') fz_fail("sb_addquoted (no backslash): not quoted");
-      while (i < b.len - 1) {
-        if (b.data[i] == '\'') {
-          if (b.data[i + 1] != '\'' || i + 1 >= b.len - 1) fz_fail("sb_addquoted (no backslash): a lone quote inside");
-          i++;
-        }
-        if (k >= n || b.data[i] != s[k]) fz_fail("sb_addquoted (no backslash): changed a byte");
-        i++, k++;
-      }
-      if (k != n) fz_fail("sb_addquoted (no backslash): lost bytes");
-    }
-    sb_free(&b);
+    sb_addquoted(&b[nb], s, n, nb);
+    if (b[nb].oom) abort();
   }
+  if (b[0].len != b[1].len || memcmp(b[0].data, b[1].data, b[0].len) != 0)
+    fz_fail("sb_addquoted: NO_BACKSLASH_ESCAPES changes the literal");
+  if (b[0].len != INTRO_LEN + 3 + 2 * n || memcmp(b[0].data, INTRO "X'", INTRO_LEN + 2) != 0) {
+    fz_dump("literal", b[0].data, b[0].len);
+    fz_fail("sb_addquoted did not write _utf8mb4 X'<2n hex digits>'");
+  }
+  /* the input need not be UTF-8 here (the module checks values before it
+   * quotes them): the scan, the digits and the bytes they stand for */
+  fz_check_sql("sb_addquoted", b[0].data, b[0].len, count_literal, &count);
+  if (count != 1 || b[0].data[b[0].len - 1] != '\'') fz_fail("sb_addquoted did not write one literal");
+  back = push_unhex(L, b[0].data + INTRO_LEN + 2, 2 * n, &len);
+  if (len != n || memcmp(back, s, n) != 0) fz_fail("sb_addquoted: the hex is not the input bytes");
+  lua_pop(L, 1);
+  sb_free(&b[0]);
+  sb_free(&b[1]);
 }
 
 typedef struct {

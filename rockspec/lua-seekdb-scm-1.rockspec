@@ -48,6 +48,7 @@ build = {
     ["seekdb.loop"] = "lua/seekdb/loop.lua",
     ["seekdb.core"] = {
       sources = {
+        "src/admin.c",
         "src/buffer.c",
         "src/call.c",
         "src/collect.c",
@@ -57,6 +58,8 @@ build = {
         "src/delete.c",
         "src/embed.c",
         "src/filter.c",
+        "src/hybrid.c",
+        "src/hybrid_parm.c",
         "src/json.c",
         "src/op.c",
         "src/query.c",
@@ -64,6 +67,7 @@ build = {
         "src/retry.c",
         "src/sql.c",
         "src/sqlfrag.c",
+        "src/tls.c",
         "src/vector.c",
         "src/vocab.c",
         "src/write.c",

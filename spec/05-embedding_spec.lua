@@ -88,6 +88,8 @@ describe("embedding functions", function()
   end)
 
   it("may yield: the call goes on when its coroutine is resumed", function()
+    -- a client whose loop yields too would hand its own yields to this coroutine
+    if helper.loop == "yield" then return pending("the blocking form's case (loop = \"yield\" yields itself)") end
     local calls = {}
     local col = collection(function(d)
       calls[#calls + 1] = coroutine.yield("waiting for vectors") -- what the resumer passes in

@@ -197,6 +197,17 @@ describe("seekdb dialect SQL", function()
       .. "REGEXP " .. lit("y") .. "))", cond(nil, { ["$not_contains"] = "x", ["$not_regex"] = "y" }))
   end)
 
+  it("writes the MariaDB dialect's literals the same way, without CAST", function()
+    local s = core.sql("mariadb", "get", "c$v1$c", 1, { include = {},
+      where = { k = { ["$in"] = { "\u{4e2d}' OR 1=1) -- " } }, n = { ["$gt"] = "\u{4e2d}' OR 1=1) -- " } } })[1]
+    assert.are.equal("SELECT _id FROM `c$v1$c` WHERE ((JSON_OVERLAPS(JSON_EXTRACT(metadata, _utf8mb4 X'242e6b'), "
+      .. "_utf8mb4 X'5b22e4b8ad27204f5220313d3129202d2d20225d') AND JSON_VALUE(metadata, _utf8mb4 X'242e6e') > "
+      .. "_utf8mb4 X'e4b8ad27204f5220313d3129202d2d20')) LIMIT 100 OFFSET 0", s)
+    -- the empty string too
+    assert.matches("JSON_VALUE%(metadata, _utf8mb4 X'242e6e'%) > _utf8mb4 X''%)",
+      core.sql("mariadb", "get", "c$v1$c", 1, { include = {}, where = { n = { ["$gt"] = "" } } })[1])
+  end)
+
   it("queries nearest first with APPROXIMATE", function()
     assert.are.same({ "SELECT _id,document,metadata,cosine_distance(embedding, X'0000803f00000000') AS distance "
       .. "FROM `c$v1$c` ORDER BY cosine_distance(embedding, X'0000803f00000000') APPROXIMATE LIMIT 10" },

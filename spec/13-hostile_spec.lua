@@ -4,7 +4,10 @@
 -- may ever fail with a syntax error; no table but the collection's may
 -- change. Run with each write path (MariaDB's bulk protocol and SQL text) and
 -- with the session in sql_mode NO_BACKSLASH_ESCAPES,ANSI_QUOTES, where
--- quoting works differently.
+-- quoting works differently; then again in sessions whose charset is GBK,
+-- Big5, SJIS or CP932 (where a byte 0x81-0xFE can swallow the backslash
+-- after it) and on a latin1 server that ignores the charset the client asks
+-- for (a second scratch server, started here).
 local seekdb = require "seekdb"
 local helper = require "helper"
 local corpus = require "hostile_corpus"
@@ -108,6 +111,42 @@ local function watch(client)
     __tostring = function() return tostring(real) end,
   })
   return log
+end
+
+-- The ids of the rows of a model (id -> {metadata=...}) whose metadata.v is s, sorted.
+local function holders_in(model, s)
+  local out = {}
+  for id, row in pairs(model) do
+    if type(row.metadata) == "table" and row.metadata.v == s then out[#out + 1] = id end
+  end
+  table.sort(out)
+  return out
+end
+
+local function sorted_ids(r)
+  local ids = { unpack(r.ids) }
+  table.sort(ids)
+  return ids
+end
+
+local function same(a, b)
+  if #a ~= #b then return false end
+  for i = 1, #a do if a[i] ~= b[i] then return false end end
+  return true
+end
+
+local function list_of(ids)
+  local t = {}
+  for i, id in ipairs(ids) do t[i] = show(id) end
+  return "{" .. table.concat(t, ", ") .. "}"
+end
+
+local function hex(s)
+  return (s:gsub(".", function(c) return ("%02X"):format(c:byte()) end))
+end
+
+local function storable_key(s)
+  return valid_utf8(s) and not s:find("\0", 1, true)
 end
 
 local function questions(client)
@@ -431,36 +470,7 @@ for _, mode in ipairs(MODES) do
     -- s as its document and as metadata.v ("f:<i>"), and a row per usable key
     -- with {[s] = "K"} ("k:<i>"). The longest strings are left out of the rows
     -- (every filter scans them all) but not out of the filter values.
-    local function holders(s)
-      local out = {}
-      for id, row in pairs(fmodel) do
-        if type(row.metadata) == "table" and row.metadata.v == s then out[#out + 1] = id end
-      end
-      table.sort(out)
-      return out
-    end
-
-    local function sorted_ids(r)
-      local ids = { unpack(r.ids) }
-      table.sort(ids)
-      return ids
-    end
-
-    local function same(a, b)
-      if #a ~= #b then return false end
-      for i = 1, #a do if a[i] ~= b[i] then return false end end
-      return true
-    end
-
-    local function list_of(ids)
-      local t = {}
-      for i, id in ipairs(ids) do t[i] = show(id) end
-      return "{" .. table.concat(t, ", ") .. "}"
-    end
-
-    local function storable_key(s)
-      return valid_utf8(s) and not s:find("\0", 1, true)
-    end
+    local function holders(s) return holders_in(fmodel, s) end
 
     -- reads do not depend on the write protocol, and filters are quoted the
     -- same way whatever the protocol: they run in the first and last modes
@@ -481,7 +491,7 @@ for _, mode in ipairs(MODES) do
       assert.are.equal(#ids, fcol:count())
     end)
 
-    it("takes each string as a value of $eq, $in, $ne and $gt/$lt in where", function()
+    fit("takes each string as a value of $eq, $in, $ne and $gt/$lt in where", function()
       local bad, fail = failures()
       local with_v = 0
       for _, row in pairs(fmodel) do
@@ -526,7 +536,7 @@ for _, mode in ipairs(MODES) do
 
     -- A value that cannot be valid is a value problem, like invalid UTF-8 in
     -- a document: nil, err before any SQL, as upsert does; not a raise.
-    it("refuses invalid UTF-8 filter values with nil, err before any SQL", function()
+    fit("refuses invalid UTF-8 filter values with nil, err before any SQL", function()
       local bad, fail = failures()
       for _, s in ipairs(corpus) do
         if not valid_utf8(s) then
@@ -553,7 +563,7 @@ for _, mode in ipairs(MODES) do
       none(bad)
     end)
 
-    it("takes each string as a metadata key in where, or refuses the keys a filter cannot name", function()
+    fit("takes each string as a metadata key in where, or refuses the keys a filter cannot name", function()
       local bad, fail = failures()
       for i, s in ipairs(corpus) do
         local ok, r, err, errno = pcall(fcol.get, fcol, { where = { [s] = "K" }, include = {}, limit = 100000 })
@@ -582,7 +592,7 @@ for _, mode in ipairs(MODES) do
       none(bad)
     end)
 
-    it("takes each string in where_document: $contains, $not_contains, $regex, $not_regex", function()
+    fit("takes each string in where_document: $contains, $not_contains, $regex, $not_regex", function()
       local bad, fail = failures()
       local total = fcol:count()
       for _, s in ipairs(corpus) do
@@ -607,7 +617,81 @@ for _, mode in ipairs(MODES) do
       none(bad)
     end)
 
-    it("takes each string as a filter of query and delete", function()
+    -- hybrid_search sends the same strings two ways: into seekdb's
+    -- search_parm JSON (golden and fuzzed: spec/20-hybrid, fuzz/filter_sql)
+    -- and, here, into MariaDB's ranking statement.
+    fit("takes each string as hybrid_search's $contains, where values and metadata keys", function()
+      local bad, fail = failures()
+      local function found_only(s, what, r, holds)
+        for _, id in ipairs(r.ids[1]) do
+          if not fmodel[id] then fail(s, "%s found %s, which is not in the collection", what, show(id))
+          elseif holds and fmodel[id].metadata.v ~= s then fail(s, "%s found %s, which does not hold it", what, show(id)) end
+        end
+      end
+      local function run(s, what, args)
+        local ok, r, err, errno = pcall(fcol.hybrid_search, fcol, args)
+        if not ok then fail(s, "%s raised: %s", what, tostring(r))
+        elseif not r then fail(s, "%s failed: %s (errno %s)", what, tostring(err), tostring(errno)) end
+        return ok and r or nil
+      end
+      for i, s in ipairs(corpus) do
+        if valid_utf8(s) then
+          -- s on both sides: every row found holds it
+          local r = run(s, "contains + where", {
+            query = { where_document = { ["$contains"] = s }, where = { v = s } },
+            knn = { query_embeddings = { 1, i }, where = { v = { ["$in"] = { s, "\0no such value" } } }, n_results = 5 },
+            include = { "metadatas" } })
+          if r then found_only(s, "contains + where", r, true) end
+          r = run(s, "$or of $contains", { query = { where_document = { ["$or"] = { { ["$contains"] = s },
+            { ["$contains"] = s .. " x" } } } }, n_results = 3, include = {} })
+          if r then found_only(s, "$or of $contains", r) end
+          r = run(s, "$not_contains + range", { query = { where_document = { ["$not_contains"] = s },
+            where = { v = { ["$gte"] = s, ["$lte"] = s } } }, knn = { query_embeddings = { 2, i } }, include = {} })
+          if r then found_only(s, "$not_contains + range", r) end
+        else
+          for f, args in ipairs {
+            { query = { where_document = { ["$contains"] = s } } },
+            { query = { where = { v = s } } },
+            { knn = { query_embeddings = { 1, 1 }, where = { v = { ["$nin"] = { "x", s } } } } },
+          } do
+            local ok, r, err, errno
+            local n = statements(client, function() ok, r, err, errno = pcall(fcol.hybrid_search, fcol, args) end)
+            if not ok then fail(s, "hybrid filter #%d raised: %s", f, tostring(r))
+            elseif r ~= nil or errno ~= nil or not tostring(err):find("not valid UTF%-8") then
+              fail(s, "hybrid filter #%d gave %s, %s (errno %s); expected nil, \"... not valid UTF-8\"", f,
+                tostring(r), tostring(err), tostring(errno))
+            elseif n ~= 0 then fail(s, "hybrid filter #%d was refused after %d statements", f, n) end
+          end
+        end
+        -- s as a metadata key, in query.where (ranked by _id) and knn.where
+        for _, side in ipairs { "query", "knn" } do
+          local args = side == "query" and { query = { where = { [s] = "K" } }, include = {} }
+            or { knn = { query_embeddings = { 2, i }, where = { [s] = "K" } }, include = {} }
+          local ok, r, err, errno = pcall(fcol.hybrid_search, fcol, args)
+          if s:sub(1, 1) == "$" then
+            if ok or not tostring(r):find("is an unknown operator", 1, true) then
+              fail(s, "%s: a key starting with $ gave %s", side, tostring(ok and (r and #r.ids[1] or err) or r))
+            end
+          elseif s == "" or s:find("['\"\\%z\1-\31]") or not valid_utf8(s)
+              or (dialect == "mariadb" and s:sub(1, 1) == "-") then
+            if ok then fail(s, "%s: a key hybrid_search cannot name was accepted", side)
+            elseif not tostring(r):find("metadata key", 1, true) then fail(s, "%s: refused with %s", side, tostring(r)) end
+          elseif not ok then fail(s, "%s: raised: %s", side, tostring(r))
+          elseif not r then fail(s, "%s: failed: %s (errno %s)", side, tostring(err), tostring(errno))
+          elseif s ~= "v" then
+            -- the where-only ranking is exact; the vector index may miss the
+            -- one row a filter this narrow leaves (as query's may)
+            local want = fmodel["k:" .. i] and { "k:" .. i } or {}
+            if not same(r.ids[1], want) and (side == "query" or #r.ids[1] > 0) then
+              fail(s, "%s: matched %s, expected %s", side, list_of(r.ids[1]), list_of(want))
+            end
+          end
+        end
+      end
+      none(bad)
+    end)
+
+    fit("takes each string as a filter of query and delete", function()
       local bad, fail = failures()
       for _, s in ipairs(corpus) do
         if valid_utf8(s) then
@@ -722,6 +806,418 @@ for _, mode in ipairs(MODES) do
         if n ~= #r.ids or n ~= coll:count() then
           fail(coll.name, "holds %d rows (count %s), expected %d", #r.ids, tostring(coll:count()), n)
         end
+      end
+      none(bad)
+    end)
+  end)
+end
+
+-- ---- the same strings in other charsets -------------------------------------------
+--
+-- The statements the module writes must mean the same whatever the session
+-- charset: a text value is _utf8mb4 X'<hex>', and MariaDB's bulk protocol
+-- binds documents and metadata as bytes. Here the writing clients run in
+-- GBK, Big5, SJIS and CP932 sessions (SET NAMES after connecting), and on a
+-- server whose default charset is latin1 and which ignores the charset the
+-- client asks for. A second client on the same database, in utf8mb4, reads
+-- back what was stored: rows read inside those sessions come converted to
+-- the session charset by the server, so they are compared by id only.
+
+-- The second scratch server: scripts/testdb with a name and a port of its own
+-- (SEEKDB_TEST_LATIN1_PORT, else the test server's port + 1).
+local LATIN1 = {
+  name = "latin1-nohandshake",
+  args = "--character-set-server=latin1 --collation-server=latin1_swedish_ci "
+    .. "--skip-character-set-client-handshake",
+  port = tonumber(os.getenv("SEEKDB_TEST_LATIN1_PORT") or "")
+    or tonumber(os.getenv("SEEKDB_TEST_PORT") or "33806") + 1,
+}
+
+-- Runs scripts/testdb for that server (never under a sanitizer's LD_PRELOAD,
+-- and without the test server's variables, which would make it look like an
+-- external server); its exit status and output.
+local function testdb(command)
+  local out = os.tmpname()
+  local r = os.execute(("env -u LD_PRELOAD -u SEEKDB_TEST_HOST -u SEEKDB_TEST_SOCKET SEEKDB_SCRATCH_NAME=%s "
+    .. "SEEKDB_TEST_PORT=%d SEEKDB_SCRATCH_ARGS='%s' scripts/testdb %s >%s 2>&1")
+    :format(LATIN1.name, LATIN1.port, LATIN1.args, command, out))
+  local f = assert(io.open(out))
+  local text = f:read("*a")
+  f:close()
+  os.remove(out)
+  return r == true or r == 0, text
+end
+
+local CHARSETS = {
+  { name = "SET NAMES gbk", names = "gbk" },
+  { name = "SET NAMES big5", names = "big5" },
+  { name = "SET NAMES sjis", names = "sjis" },
+  { name = "SET NAMES cp932", names = "cp932" },
+  { name = "a latin1 server that ignores the client's utf8mb4", names = "latin1", server = LATIN1 },
+}
+
+for _, cs in ipairs(CHARSETS) do
+  describe("hostile strings (" .. cs.name .. ")", function()
+    local skip                 -- why these specs cannot run here, or nil
+    local server               -- connection options of the latin1 server, or nil
+    local writers, reader, logs = {}, nil, {}
+    local col, fcol, rcol, rfcol, db, dialect
+    local model, fmodel = {}, {}
+    local before
+
+    -- a client on the collections' database (not its own)
+    local function connect(extra)
+      local o = { database = db }
+      for k, v in pairs(server or {}) do o[k] = v end
+      for k, v in pairs(extra or {}) do o[k] = v end
+      return assert(seekdb.Client(helper.options(o)))
+    end
+
+    local function charsets(client)
+      return assert(client:query("SELECT @@character_set_client AS client, @@character_set_connection AS connection, "
+        .. "@@character_set_results AS results"))[1]
+    end
+
+    local function snapshot(client)
+      local s = { checksums = {}, tables = {} }
+      for _, row in ipairs(assert(client:query("SHOW TABLES"))) do
+        local _, name = next(row)
+        s.tables[#s.tables + 1] = name
+      end
+      table.sort(s.tables)
+      for _, row in ipairs(assert(client:query("CHECKSUM TABLE sentinel, sdk_collections"))) do
+        s.checksums[row.Table] = row.Checksum
+      end
+      s.sentinel = assert(client:query("SELECT id, HEX(v) AS v FROM sentinel ORDER BY id"))
+      return s
+    end
+
+    setup(function()
+      if cs.server then
+        if os.getenv("SEEKDB_TEST_HOST") and (os.getenv("SEEKDB_TEST_SOCKET") or "") == "" then
+          skip = "needs a second scratch server (scripts/testdb), and SEEKDB_TEST_HOST names an external one"
+          return
+        end
+        local ok, out = testdb("start")
+        assert(ok, "scripts/testdb could not start the latin1 server:\n" .. out)
+        ok, out = testdb("env")
+        local socket = assert(out:match("export SEEKDB_TEST_SOCKET=([^\n]+)"), out)
+        server = { host = "127.0.0.1", port = LATIN1.port, socket = socket }
+      end
+      local bulk
+      bulk, db = helper.fresh({ text_protocol = false }, server)
+      dialect = helper.dialect(bulk)
+      writers.bulk, writers.text = bulk, connect { text_protocol = true }
+      for _, w in pairs(writers) do
+        if not cs.server then
+          local ok, err = w:query("SET NAMES " .. cs.names)
+          if not ok then skip = "the server has no charset " .. cs.names .. ": " .. tostring(err) end
+        end
+      end
+      reader = connect()
+      assert(reader:query("SET NAMES utf8mb4")) -- the latin1 server ignored what the client asked
+      assert(bulk:query("CREATE TABLE sentinel (id INT PRIMARY KEY, v VARCHAR(100)) DEFAULT CHARSET=utf8mb4"))
+      assert(reader:query("INSERT INTO sentinel VALUES (1, 'intact \u{4E2D}\u{8868}'), (2, 'still intact')"))
+      col = assert(bulk:create_collection { name = "hostile", dimension = 2 })
+      fcol = assert(bulk:create_collection { name = "filters", dimension = 2 })
+      rcol, rfcol = assert(reader:get_collection("hostile")), assert(reader:get_collection("filters"))
+      before = snapshot(reader)
+      logs.bulk, logs.text = watch(writers.bulk), watch(writers.text)
+    end)
+
+    teardown(function()
+      if writers.text then writers.text:close() end
+      if reader then reader:close() end
+      if writers.bulk then helper.drop(writers.bulk) end
+      if server then
+        local ok, out = testdb("stop")
+        assert(ok, "scripts/testdb could not stop the latin1 server:\n" .. out)
+      end
+    end)
+
+    -- `it` that says why it cannot run here instead
+    local function cit(name, f)
+      it(name, function()
+        if skip then return pending(skip) end
+        return f()
+      end)
+    end
+
+    cit("runs in the charset it says, and reads back in utf8mb4", function()
+      for _, w in pairs(writers) do
+        assert.are.same({ client = cs.names, connection = cs.names, results = cs.names }, charsets(w))
+      end
+      assert.are.same({ client = "utf8mb4", connection = "utf8mb4", results = "utf8mb4" }, charsets(reader))
+    end)
+
+    -- documents and metadata (values, lists and keys) of every valid string,
+    -- in one call per protocol, then updated; read back in utf8mb4
+    for _, protocol in ipairs { "bulk", "text" } do
+      cit("stores documents and metadata byte for byte through the " .. protocol .. " protocol", function()
+        local w, prefix = writers[protocol], protocol:sub(1, 1) .. ":"
+        local wcol = protocol == "bulk" and col or assert(w:get_collection("hostile"))
+        local ids, docs, metas, vecs = {}, {}, {}, {}
+        for i, s in ipairs(corpus) do
+          if valid_utf8(s) then
+            -- (the 1 MiB string as metadata, in hex, four times, would pass max_allowed_packet)
+            local meta = #s <= 65536 and { v = s, list = { s, { s } } } or { v = "long" }
+            if storable_key(s) and s ~= "v" and s ~= "list" and #s <= 65536 then meta[s] = i end
+            ids[#ids + 1], docs[#ids + 1], metas[#ids + 1], vecs[#ids + 1] = prefix .. i, s, meta, { i, 1 }
+          end
+        end
+        local function prepares()
+          return tonumber(assert(w:query("SHOW SESSION STATUS LIKE 'Com_stmt_prepare'"))[1].Value)
+        end
+        local p0 = prepares()
+        assert.is_true(wcol:upsert { ids = ids, documents = docs, metadatas = metas, embeddings = vecs })
+        -- and an update of every other row's metadata (INSERT ... ON DUPLICATE KEY UPDATE)
+        local uids, umetas = {}, {}
+        for k = 1, #ids, 2 do
+          uids[#uids + 1], umetas[#uids + 1] = ids[k], #docs[k] <= 65536 and { v = docs[k], updated = { docs[k] } }
+            or { updated = true }
+          metas[k] = umetas[#uids]
+        end
+        local r = assert(wcol:update { ids = uids, metadatas = umetas })
+        assert.are.equal(#uids, r.updated)
+        -- the bulk client did use MariaDB's bulk protocol (prepared statements), the text client did not
+        if protocol == "bulk" and dialect == "mariadb" then assert.truthy(prepares() > p0 + 1)
+        else assert.are.equal(p0, prepares()) end
+        for k, id in ipairs(ids) do model[id] = { document = docs[k], metadata = metas[k], embedding = vecs[k] } end
+        local back = assert(rcol:get { ids = ids, include = ALL, limit = #ids })
+        assert.are.same(ids, back.ids)
+        local bad, fail = failures()
+        for k = 1, #ids do
+          if back.documents[k] ~= docs[k] then
+            fail(docs[k], "was stored as the document %s", show(tostring(back.documents[k])))
+          end
+          if not pcall(assert.are.same, metas[k], back.metadatas[k]) then
+            fail(docs[k], "was stored as other metadata")
+          end
+        end
+        -- and the bytes themselves, as the server holds them, without the module's reading
+        local raw = assert(reader:query("SELECT _id, HEX(document) AS d, HEX(JSON_UNQUOTE(JSON_EXTRACT(metadata, "
+          .. "'$.list[1][0]'))) AS v FROM `" .. col._table .. "` WHERE _id LIKE '" .. prefix .. "%'"))
+        assert.are.equal(#ids, #raw)
+        local index = {}
+        for k, id in ipairs(ids) do index[id] = k end
+        for _, row in ipairs(raw) do
+          local k = assert(index[row._id], row._id)
+          if row.d ~= hex(docs[k]) then fail(docs[k], "is stored as the document bytes %s", row.d:sub(1, 64)) end
+          local v = metas[k].list and metas[k].list[2][1] -- updated rows have no list
+          if v and row.v ~= hex(v) then fail(docs[k], "is stored as the metadata bytes %s", tostring(row.v):sub(1, 64)) end
+        end
+        none(bad)
+      end)
+    end
+
+    cit("writes the rows the filters look for", function()
+      local ids, docs, metas, vecs = {}, {}, {}, {}
+      for i, s in ipairs(corpus) do
+        if valid_utf8(s) and #s <= LONGEST_ROW then
+          ids[#ids + 1], docs[#ids + 1], metas[#ids + 1], vecs[#ids + 1] = "f:" .. i, s, { v = s }, { 1, i }
+        end
+        if storable_key(s) and #s <= LONGEST_ROW and s ~= "v" then
+          ids[#ids + 1], docs[#ids + 1], metas[#ids + 1], vecs[#ids + 1] = "k:" .. i, "key", { [s] = "K" }, { 2, i }
+        end
+      end
+      assert.is_true(fcol:upsert { ids = ids, documents = docs, metadatas = metas, embeddings = vecs })
+      for k, id in ipairs(ids) do fmodel[id] = { document = docs[k], metadata = metas[k], embedding = vecs[k] } end
+      assert.are.equal(#ids, fcol:count())
+    end)
+
+    -- Each of the three literal writers of a where filter: the JSON array of
+    -- $eq (and $in, $ne, $nin), the scalar of $gt/$gte/$lt/$lte, the JSON path
+    -- of a key. Only ids are compared: they are VARBINARY, which no charset
+    -- converts.
+    cit("matches exactly the rows a where filter names, and no other", function()
+      local bad, fail = failures()
+      for i, s in ipairs(corpus) do
+        if valid_utf8(s) then
+          local want = holders_in(fmodel, s)
+          local filters = {
+            { where = { v = s } },
+            { where = { v = { ["$gte"] = s, ["$lte"] = s } } },
+          }
+          if storable_key(s) and s ~= "v" and s ~= "" and not s:find('["\\%c]') and s:sub(1, 1) ~= "$"
+            and s:sub(1, 1) ~= "-" then
+            filters[3] = { where = { [s] = "K" } }
+          end
+          for f, args in pairs(filters) do
+            args.limit, args.include = 100000, {}
+            local ok, r, err, errno = pcall(fcol.get, fcol, args)
+            if not ok then fail(s, "filter #%d raised: %s", f, tostring(r))
+            elseif not r then fail(s, "filter #%d failed: %s (errno %s)", f, tostring(err), tostring(errno))
+            else
+              local got = sorted_ids(r)
+              if f == 1 and not same(got, want) then
+                fail(s, "$eq matched %s, expected %s", list_of(got), list_of(want))
+              elseif f == 2 then
+                -- equal under the collation: never a row without v, always the holders
+                local has = {}
+                for _, id in ipairs(got) do
+                  has[id] = true
+                  if fmodel[id].metadata.v == nil then fail(s, "$gte/$lte matched %s, which has no v", id) end
+                end
+                for _, id in ipairs(want) do
+                  if not has[id] then fail(s, "$gte/$lte misses %s, which holds the value itself", id) end
+                end
+              elseif f == 3 and not same(got, fmodel["k:" .. i] and { "k:" .. i } or {}) then
+                fail(s, "as a key matched %s", list_of(got))
+              end
+            end
+          end
+        end
+      end
+      none(bad)
+    end)
+
+    cit("matches only rows of the collection with where_document", function()
+      local bad, fail = failures()
+      for _, s in ipairs(corpus) do
+        if valid_utf8(s) then
+          for _, op in ipairs { "$contains", "$not_regex" } do
+            local ok, r, err, errno = pcall(fcol.get, fcol, { where_document = { [op] = s }, include = {}, limit = 100000 })
+            if not ok then fail(s, "%s raised: %s", op, tostring(r))
+            elseif r == nil then
+              if not op:find("regex") or errno == nil or errno == ER_PARSE_ERROR then
+                fail(s, "%s failed: %s (errno %s)", op, tostring(err), tostring(errno))
+              end
+            else
+              for _, id in ipairs(r.ids) do
+                if not fmodel[id] then fail(s, "%s matched %s, which is not in the collection", op, show(id)) end
+              end
+            end
+          end
+        end
+      end
+      none(bad)
+    end)
+
+    -- hybrid_search's own literals (MATCH's relevance text beside the filters')
+    cit("hybrid_search finds exactly the rows a where names, and only rows holding it", function()
+      local bad, fail = failures()
+      for i, s in ipairs(corpus) do
+        if valid_utf8(s) then
+          local want = holders_in(fmodel, s)
+          for f, args in ipairs {
+            { query = { where = { v = s } }, n_results = 1000 },
+            { query = { where_document = { ["$contains"] = s }, where = { v = s } },
+              knn = { query_embeddings = { 1, i }, where = { v = s } }, n_results = 1000 },
+          } do
+            args.include = {}
+            local ok, r, err, errno = pcall(fcol.hybrid_search, fcol, args)
+            if not ok then fail(s, "hybrid #%d raised: %s", f, tostring(r))
+            elseif not r then fail(s, "hybrid #%d failed: %s (errno %s)", f, tostring(err), tostring(errno))
+            else
+              local got = { unpack(r.ids[1]) }
+              table.sort(got)
+              if f == 1 and #want <= 60 and not same(got, want) then
+                fail(s, "hybrid where matched %s, expected %s", list_of(got), list_of(want))
+              end
+              for _, id in ipairs(got) do
+                if not fmodel[id] or fmodel[id].metadata.v ~= s then fail(s, "hybrid #%d found %s", f, show(id)) end
+              end
+            end
+          end
+        end
+      end
+      none(bad)
+    end)
+
+    cit("queries and deletes exactly the rows a filter names", function()
+      local bad, fail = failures()
+      for _, s in ipairs(corpus) do
+        if valid_utf8(s) and #s % 2 == 0 then
+          local r, err, errno = fcol:query { query_embeddings = { 1, 1 }, n_results = 5, where = { v = s },
+            include = { "distances" } }
+          if not r then fail(s, "query failed: %s (errno %s)", tostring(err), tostring(errno))
+          else
+            for _, id in ipairs(r.ids[1]) do
+              if fmodel[id].metadata.v ~= s then fail(s, "query matched %s", show(id)) end
+            end
+          end
+        end
+      end
+      local left = 0
+      for _ in pairs(fmodel) do left = left + 1 end
+      for _, s in ipairs(corpus) do
+        if valid_utf8(s) and #s % 2 == 1 then
+          local want = holders_in(fmodel, s)
+          local n, err, errno = fcol:delete { where = { v = s } }
+          if n ~= #want then
+            fail(s, "delete by where matched %s rows, expected %d (%s, errno %s)", tostring(n), #want,
+              tostring(err), tostring(errno))
+          end
+          for _, id in ipairs(want) do fmodel[id] = nil end
+          left = left - #want
+        end
+      end
+      none(bad)
+      assert.are.equal(left, fcol:count())
+      assert.are.equal(left, rfcol:count())
+    end)
+
+    -- issue 10: in a GBK session this deleted every row
+    cit("deletes nothing with $gt of a string whose lead byte ate the escaping backslash", function()
+      local c = assert(writers.bulk:create_collection { name = "issue10", dimension = 2 })
+      assert(c:upsert { ids = { "a", "b", "c" }, embeddings = { { 1, 2 }, { 3, 4 }, { 5, 6 } },
+        metadatas = { { k = "x" }, { k = "y" }, { k = "z" } } })
+      for _, w in pairs(writers) do
+        local wc = assert(w:get_collection("issue10"))
+        for _, s in ipairs { "\u{4E2D}' OR 1=1) -- ", "\u{4E01}' OR 1=1) -- ", "\u{4E2D}\\' OR 1=1) -- " } do
+          assert.are.same({}, assert(wc:get { where = { k = { ["$gt"] = s } }, include = {} }).ids)
+          assert.are.equal(0, assert(wc:delete { where = { k = { ["$gt"] = s } } }))
+          assert.are.equal(0, assert(wc:delete { where_document = { ["$contains"] = s }, ids = "zz" }))
+        end
+        assert.are.equal(3, wc:count())
+      end
+      assert(writers.bulk:delete_collection("issue10"))
+    end)
+
+    cit("never sent a statement with a syntax error, and changed no other table", function()
+      local syntax, errnos = {}, {}
+      for _, log in pairs(logs) do
+        for _, f in ipairs(log.failures) do
+          if f.errno == ER_PARSE_ERROR or tostring(f.msg):find("SQL syntax", 1, true) then
+            syntax[#syntax + 1] = f.call .. ": " .. tostring(f.msg):sub(1, 200)
+          end
+          if f.errno then errnos[f.errno] = true end
+        end
+        for _, r in ipairs(log.raised) do
+          if r.msg:find("SQL syntax", 1, true) then syntax[#syntax + 1] = r.call .. " raised: " .. r.msg:sub(1, 200) end
+        end
+      end
+      assert.are.same({}, syntax)
+      errnos[1139] = nil -- a regex the server cannot compile
+      assert.are.same({}, errnos)
+      assert.are.same(before, snapshot(reader))
+    end)
+
+    cit("holds exactly what was written, read back in utf8mb4", function()
+      local bad, fail = failures()
+      for _, c in ipairs { { rcol, model }, { rfcol, fmodel } } do
+        local coll, want_rows = c[1], c[2]
+        local r = assert(coll:get { limit = 1000000, include = ALL })
+        local got, n = {}, 0
+        for i, id in ipairs(r.ids) do
+          got[id] = { document = r.documents[i], metadata = r.metadatas[i], embedding = r.embeddings[i] }
+        end
+        for id, want in pairs(want_rows) do
+          n = n + 1
+          local row = got[id]
+          if not row then fail(id, "is missing from %s", coll.name)
+          else
+            if row.document ~= want.document then fail(id, "has another document") end
+            if not pcall(assert.are.same, want.metadata, row.metadata) then fail(id, "has other metadata") end
+            if row.embedding[1] ~= want.embedding[1] or row.embedding[2] ~= want.embedding[2] then
+              fail(id, "has another embedding")
+            end
+          end
+        end
+        for id in pairs(got) do
+          if not want_rows[id] then fail(id, "is in %s but was never written (or was deleted)", coll.name) end
+        end
+        if n ~= #r.ids then fail(coll.name, "holds %d rows, expected %d", #r.ids, n) end
       end
       none(bad)
     end)

@@ -156,3 +156,110 @@ describe("memory errors inside the core", function()
     end)
   end
 end)
+
+describe("memory errors inside every method", function()
+  -- LuaJIT on x86_64 makes no state with a custom allocator (lua_newstate)
+  if helper.luajit then return end
+  local failalloc = require "failalloc"
+  local client, db, col, prelude, rows
+  local table_name
+  setup(function()
+    client, db = helper.fresh()
+    col = assert(client:create_collection { name = "sweep", dimension = 4 })
+    table_name = col._table
+    local ids, vecs, metas, docs = {}, {}, {}, {}
+    for i = 1, 40 do
+      ids[i], vecs[i], docs[i], metas[i] = "m" .. i, { i, 1, 2, 3 }, "document " .. i, { n = i, tags = { "a", "b" } }
+    end
+    rows = { ids = ids, embeddings = vecs, metadatas = metas, documents = docs }
+    assert(col:upsert(rows))
+    assert(client:create_collection { name = "doomed", dimension = 4 })
+    local o = helper.options { database = db }
+    -- connecting and finding the collection run unharmed (failalloc_arm):
+    -- the allocations counted, and failed, are the method's
+    prelude = ([[
+      local seekdb = require "seekdb"
+      local c, err = seekdb.Client { host = %q, port = %d, user = %q, password = %q, database = %q, socket = %s }
+      if not c then error("connect: " .. tostring(err)) end
+      local col = assert(c:get_collection("sweep"))
+      failalloc_arm()
+    ]]):format(o.host, o.port, o.user, o.password, o.database, o.socket and ("%q"):format(o.socket) or "nil")
+  end)
+  teardown(function() helper.drop(client) end)
+
+  -- Catalog rows without their table, c$v2$ tables without a catalog row.
+  local function orphans()
+    local r = assert(client:query("SELECT COUNT(*) AS n FROM sdk_collections WHERE CONCAT('c$v2$', collection_id) "
+      .. "NOT IN (SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE())"))[1].n
+    local t = assert(client:query("SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = "
+      .. "DATABASE() AND LEFT(table_name, 5) = 'c$v2$' AND SUBSTRING(table_name, 6) NOT IN (SELECT "
+      .. "collection_id FROM sdk_collections)"))[1].n
+    return tonumber(r), tonumber(t)
+  end
+
+  local function unchanged()
+    assert.are.equal(40, col:count())
+  end
+
+  -- Each method: its call (after the prelude), and what the database must
+  -- look like after a run that failed (before) and one that succeeded
+  -- (after, which also puts things back as they were).
+  local methods = {
+    { "get", [[return col:get { ids = { "m1", "m2", "m3", "zz" }, where = { n = { ["$gte"] = 2 } },
+        include = { "documents", "metadatas", "embeddings" } }]] },
+    { "query", [[return col:query { query_embeddings = { { 1, 1, 2, 3 }, { 5, 1, 2, 3 } }, n_results = 3,
+        where = { n = { ["$gt"] = 3 } }, where_document = { ["$contains"] = "document" } }]] },
+    { "count", [[return col:count()]] },
+    { "get_collection", [[return c:get_collection("sweep")]] },
+    { "list_collections", [[return c:list_collections()]] },
+    { "has_collection", [[return c:has_collection("sweep")]] },
+    { "query SQL", "return c:query('SELECT _id, document FROM `" .. "%s" .. "` ORDER BY _id LIMIT 20')" },
+    { "delete", [[return col:delete { where = { n = { ["$gte"] = 1 } } }]],
+      before = unchanged,
+      after = function()
+        assert.are.equal(0, col:count())
+        assert(col:upsert(rows))
+      end },
+    { "create_collection", [[return c:create_collection { name = "made", dimension = 4 }]],
+      before = function() assert.is_false(client:has_collection("made")) end,
+      after = function()
+        assert.are.equal(0, assert(client:get_collection("made")):count())
+        assert(client:delete_collection("made"))
+      end },
+    { "delete_collection", [[return c:delete_collection("doomed")]],
+      before = function() assert.are.equal(0, assert(client:get_collection("doomed")):count()) end,
+      after = function()
+        assert.is_false(client:has_collection("doomed"))
+        assert(client:create_collection { name = "doomed", dimension = 4 })
+      end },
+  }
+
+  for _, m in ipairs(methods) do
+    local name = m[1]
+    for _, once in ipairs { true, false } do
+      it(("%s fails cleanly at every allocation (%s)"):format(name, once and "one allocation fails"
+        or "all allocations fail from there on"), function()
+        local code = prelude .. m[2]:gsub("%%s", table_name)
+        local before, after = m.before or unchanged, m.after or unchanged
+        local status, msg, total = failalloc.run(code, 0, package.path, package.cpath, false, true)
+        assert.are.equal("ok", status, msg)
+        after()
+        assert.truthy(total > 0)
+        local outcomes = {}
+        for n = 1, total + 1 do -- every allocation, and one past the last
+          local st, err = failalloc.run(code, n, package.path, package.cpath, once, true)
+          outcomes[st] = (outcomes[st] or 0) + 1
+          assert.truthy(st == "ok" or st == "memory" or err:match("memory"),
+            ("allocation %d: %s: %s"):format(n, st, err))
+          if st == "ok" then after() else before() end
+          assert.are.same({ 0, 0 }, { orphans() }, "allocation " .. n .. " left a half collection")
+          -- the next call, on a fresh client (a fresh state), in that state, works
+          local st2, err2 = failalloc.run(code, 0, package.path, package.cpath, false, true)
+          assert.are.equal("ok", st2, ("after allocation %d: %s"):format(n, err2))
+          after()
+        end
+        assert.truthy((outcomes.memory or 0) + (outcomes.error or 0) > 0)
+      end)
+    end
+  end
+end)

@@ -14,16 +14,26 @@ function helper.options(extra)
     password = os.getenv("SEEKDB_TEST_PASSWORD") or "",
     database = os.getenv("SEEKDB_TEST_DATABASE") or "test",
     socket = socket ~= "" and socket or nil,
+    -- SEEKDB_TEST_LOOP=yield (make test's resumable pass): every call of the
+    -- suite runs through conn:start/call:resume, a slice at a time, its
+    -- embedding functions called from Lua; outside a coroutine each wait
+    -- happens in place, so the specs read as they do in the blocking form
+    loop = os.getenv("SEEKDB_TEST_LOOP") ~= "" and os.getenv("SEEKDB_TEST_LOOP") or nil,
   }
   for k, v in pairs(extra or {}) do o[k] = v end
   return o
 end
 
+-- The suite's pass: "blocking", or the loop every client of it uses.
+helper.loop = os.getenv("SEEKDB_TEST_LOOP") ~= "" and os.getenv("SEEKDB_TEST_LOOP") or nil
+
 local counter = 0
 
 -- A client on a database of its own; helper.drop(client) removes it.
-function helper.fresh(extra)
-  local admin = assert(seekdb.Client(helper.options()))
+-- `server` (optional) names another server than the test server: options
+-- such as host, port and socket, used for the database and the client.
+function helper.fresh(extra, server)
+  local admin = assert(seekdb.Client(helper.options(server)))
   local db, ok, err, errno
   repeat -- busted loads this file afresh for every spec file: names may meet
     counter = counter + 1
@@ -33,10 +43,13 @@ function helper.fresh(extra)
   assert(ok, err)
   admin:close()
   local o = { database = db }
+  for k, v in pairs(server or {}) do o[k] = v end
   for k, v in pairs(extra or {}) do o[k] = v end
   local client = assert(seekdb.Client(helper.options(o)))
   helper.databases = helper.databases or {}
   helper.databases[client] = db
+  helper.servers = helper.servers or {}
+  helper.servers[client] = server
   return client, db
 end
 
@@ -44,7 +57,7 @@ function helper.drop(client)
   local db = helper.databases and helper.databases[client]
   if not db then return end
   client:close()
-  local admin = assert(seekdb.Client(helper.options()))
+  local admin = assert(seekdb.Client(helper.options(helper.servers[client])))
   assert(admin:query("DROP DATABASE " .. db))
   admin:close()
 end

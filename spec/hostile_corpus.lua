@@ -61,6 +61,39 @@ for _, s in ipairs {
   add(s)
 end
 
+-- Multibyte charsets in which a byte 0x81-0xFE starts a two-byte character
+-- whose second byte may be 0x5C (a backslash): GBK (lead 0x81-0xFE), Big5
+-- (lead 0xA1-0xF9), SJIS and CP932 (lead 0x81-0x9F, 0xE0-0xFC). In a session
+-- in one of them, a lead byte before the backslash that escapes a quote eats
+-- the backslash, and the quote ends the literal. First the raw bytes (never
+-- valid UTF-8: refused before any SQL) ...
+for _, lead in ipairs { 0x81, 0x8f, 0x95, 0x9f, 0xa1, 0xad, 0xbf, 0xc0, 0xe0, 0xf9, 0xfc, 0xfe } do
+  local c = string.char(lead)
+  for _, s in ipairs { c .. "\\", c .. "'", c .. "\\'", c .. "\\\\'", c .. "' OR 1=1 -- ",
+    c .. "\\' OR 1=1) -- ", "'" .. c .. "'" } do
+    add(s)
+  end
+end
+-- ... then valid UTF-8 whose character before the quote ends in such a lead
+-- byte (丁 E4 B8 81, 丟 ..9F, 中 ..AD, ¡ C2 A1, ¿ C2 BF, é C3 A9, ā C4 81,
+-- ゟ E3 82 9F, ｡ EF BD A1, 🎉 F0 9F 8E 89): the strings that get through a
+-- check for valid UTF-8 and still break byte-wise escaping in those sessions
+for _, ch in ipairs { "\u{4E01}", "\u{4E1F}", "\u{4E2D}", "\u{A1}", "\u{BF}", "\u{E9}", "\u{101}", "\u{309F}",
+  "\u{FF61}", "\u{1F389}" } do
+  for _, tail in ipairs { "'", "\\", "\\'", "' OR 1=1 -- ", "' OR 1=1) -- ", "') OR ('1'='1",
+    "'; DROP TABLE sentinel; -- " } do
+    add(ch .. tail)
+  end
+end
+-- ... and characters whose encoding in those charsets has 0x5C as its second
+-- byte (GBK 乗 815C, ‐ A95C; Big5 么 A45C, 許 B35C, 功 A55C; SJIS/CP932 ソ 835C,
+-- 表 955C, 十 8F5C, ― 815C; CP932 Ⅸ 875C): text a conversion through the
+-- session charset could split at its backslash
+for _, ch in ipairs { "\u{4E57}", "\u{2010}", "\u{4E48}", "\u{8A31}", "\u{529F}", "\u{30BD}", "\u{8868}",
+  "\u{5341}", "\u{2015}", "\u{2168}" } do
+  for _, s in ipairs { ch, ch .. "'", ch .. "\\", "'" .. ch .. "'", ch .. "' OR 1=1 -- " } do add(s) end
+end
+
 -- long strings (ids of more than 254 bytes are refused on MariaDB)
 add(("x"):rep(254))
 add(("x"):rep(255))

@@ -94,11 +94,16 @@ void sb_addhex(sbuf *b, const void *p, size_t n) {
   b->len = (size_t)(o - b->data);
 }
 
-/* A string value as _utf8mb4 X'<hex>': the statement stays ASCII, so its
- * meaning cannot depend on the session's charset (in GBK, a byte before a
- * backslash can swallow it) or sql_mode (NO_BACKSLASH_ESCAPES). */
+/* A string as _utf8mb4 X'<hex>'. Backslash escaping ('...') is only as safe
+ * as the session charset lets it be: in GBK, Big5 or SJIS a byte 0x81-0xFE
+ * takes the backslash after it as the second byte of one character, and the
+ * quote it was escaping closes the literal. Hex digits mean the same in every
+ * charset and sql_mode, and the introducer names the charset of the bytes, so
+ * the server reads them as UTF-8 whatever character_set_connection is (and
+ * gives the literal utf8mb4's default collation, as a plain literal has in a
+ * utf8mb4 session). All statement text is then ASCII. */
 void sb_addquoted(sbuf *b, const char *s, size_t n, int no_backslash) {
-  (void)no_backslash;
+  (void)no_backslash; /* hex needs no escaping in any sql_mode */
   sb_adds(b, "_utf8mb4 ");
   sb_addhex(b, s, n);
 }

@@ -44,8 +44,9 @@ size_t u64_digits(char *out, unsigned long long u);
 size_t i64_digits(char *out, long long v);
 /* X'...': any bytes, safe whatever the sql_mode or charset. */
 void sb_addhex(sbuf *b, const void *p, size_t n);
-/* '...' with MySQL escaping; with no_backslash (sql_mode NO_BACKSLASH_ESCAPES)
- * a backslash is an ordinary character and only quotes are doubled. */
+/* A text value: _utf8mb4 X'...', whose meaning depends on neither the
+ * session charset nor the sql_mode (no_backslash is no longer needed; kept
+ * so that callers stay as they are). s must be valid UTF-8. */
 void sb_addquoted(sbuf *b, const char *s, size_t n, int no_backslash);
 /* `name` for an identifier already validated to contain no backquote. */
 void sb_addident(sbuf *b, const char *s);

@@ -27,6 +27,7 @@
  * conn->call. A call that is abandoned (collected, its client closed, its
  * deadline passed while the server held it) cannot wait for the server: its
  * connection is closed, and the server rolls its transaction back. */
+#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -51,6 +52,9 @@ typedef struct call {
   int end_step;        /* how far the clean-up got */
   int sliced;          /* a resumable call: Lua work in slices */
   int timed_out;       /* the deadline or the library's timeout ended a wait */
+  double io_began;     /* when the I/O in flight was started */
+  double limit;        /* the seconds the deadline allows, for messages ... */
+  const char *limit_option; /* ... and the client option that set them */
   double end_by;       /* the clean-up's own deadline */
   int running;         /* pieces are running (a finalizer may close the client meanwhile) */
   int delivered;       /* the results went to the caller */
@@ -79,6 +83,7 @@ static int io_step(call_t *c, int ready) {
   op_t *op = &c->op;
   MYSQL *my = op_mysql(op);
   int st = 0, start = ready < 0;
+  if (start) c->io_began = now_mono();
   switch (op->io) {
     case IO_CONNECT:
       st = start ? mysql_real_connect_start(&c->io_my, my, op->connect_socket ? NULL : op->connect_host,
@@ -110,8 +115,59 @@ static int io_step(call_t *c, int ready) {
   return st;
 }
 
+/* Length of the printable UTF-8 character at s (n bytes left), 0 if there is
+ * none: control characters (but tab and newline), C1 controls, overlong
+ * forms, surrogates and bytes that start no character are not text. */
+static size_t text_char(const unsigned char *s, size_t n) {
+  unsigned int cp;
+  size_t len, i;
+  if (s[0] < 0x80) return (s[0] >= 0x20 && s[0] != 0x7f) || s[0] == '\t' || s[0] == '\n';
+  if (s[0] >= 0xc2 && s[0] <= 0xdf) len = 2, cp = s[0] & 0x1f;
+  else if (s[0] >= 0xe0 && s[0] <= 0xef) len = 3, cp = s[0] & 0x0f;
+  else if (s[0] >= 0xf0 && s[0] <= 0xf4) len = 4, cp = s[0] & 0x07;
+  else return 0;
+  if (n < len) return 0;
+  for (i = 1; i < len; i++) {
+    if ((s[i] & 0xc0) != 0x80) return 0;
+    cp = cp << 6 | (s[i] & 0x3f);
+  }
+  if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+      (cp >= 0x80 && cp <= 0x9f))
+    return 0;
+  return len;
+}
+
+/* A message as text: what a server (or something pretending to be one)
+ * sent may be any bytes; those that are not printable UTF-8 become \xNN.
+ * Cut at a character's end when out is full. */
+static void copy_text(char *out, size_t size, const char *msg) {
+  static const char hex[] = "0123456789abcdef";
+  const unsigned char *s = (const unsigned char *)msg;
+  size_t n = strlen(msg), o = 0, k;
+  while (n > 0) {
+    k = text_char(s, n);
+    if (k) {
+      if (o + k >= size) break;
+      memcpy(out + o, s, k);
+      o += k;
+      s += k;
+      n -= k;
+    } else {
+      if (o + 4 >= size) break;
+      out[o++] = '\\';
+      out[o++] = 'x';
+      out[o++] = hex[*s >> 4];
+      out[o++] = hex[*s & 15];
+      s++;
+      n--;
+    }
+  }
+  out[o] = '\0';
+}
+
 /* Records the outcome of the statement just finished: errno, SQLSTATE and
- * message, whichever handle has them. */
+ * message, whichever handle has them. A SQLSTATE that is not five letters
+ * or digits is HY000, the message is made text (copy_text). */
 static void io_record(op_t *op, int failed) {
   const char *msg, *state;
   unsigned int no;
@@ -129,11 +185,18 @@ static void io_record(op_t *op, int failed) {
     msg = mysql_error(my);
     state = mysql_sqlstate(my);
   }
+  op_record_error(op, no, state, msg);
+}
+
+void op_record_error(op_t *op, unsigned int no, const char *state, const char *msg) {
   op->err = no ? no : CR_SERVER_LOST; /* a failure always has an errno */
-  strncpy(op->errstate, state ? state : "HY000", sizeof op->errstate - 1);
-  op->errstate[sizeof op->errstate - 1] = '\0';
-  strncpy(op->errmsg, msg && *msg ? msg : "the server connection failed", sizeof op->errmsg - 1);
-  op->errmsg[sizeof op->errmsg - 1] = '\0';
+  strcpy(op->errstate, "HY000");
+  if (state && strlen(state) == 5) {
+    int i;
+    for (i = 0; i < 5 && (isdigit((unsigned char)state[i]) || isupper((unsigned char)state[i])); i++) {}
+    if (i == 5) memcpy(op->errstate, state, 6);
+  }
+  copy_text(op->errmsg, sizeof op->errmsg, msg && *msg ? msg : "the server connection failed");
 }
 
 static void warn_show(lua_State *L, op_t *op);
@@ -211,18 +274,18 @@ static void conn_break(call_t *c, const char *why) {
   op_t *op = &c->op;
   conn_t *cn = op->conn;
   int guard = 0;
+  MYSQL_STMT *st = op->stmt;
   while (op->io != IO_NONE && op->wait && guard++ < 16) io_step(c, MYSQL_WAIT_TIMEOUT);
   op->io = IO_NONE;
   op->wait = 0;
+  op->stmt = NULL;
   if (cn && cn->my) {
     mysql_close(cn->my);
     cn->my = NULL;
     cn->closed_why = why;
   }
-  /* mysql_close only cuts the prepared statement off its connection: closing
-   * it now frees it, with no I/O (it has no connection any more) */
-  if (op->stmt) mysql_stmt_close(op->stmt);
-  op->stmt = NULL;
+  /* mysql_close detaches statements without freeing them: this only frees */
+  if (st) mysql_stmt_close(st);
   op->in_txn = 0;
 }
 
@@ -255,7 +318,10 @@ static void call_abandon(lua_State *L, call_t *c, const char *why) {
   op_t *op = &c->op;
   if (c->phase == PHASE_OVER) return;
   if (op->conn && op->conn->my && (op->io != IO_NONE || op->stmt || op->in_txn)) conn_break(c, why);
-  op->stmt = NULL;
+  if (op->stmt) { /* its connection was closed already: only the memory is left */
+    mysql_stmt_close(op->stmt);
+    op->stmt = NULL;
+  }
   if (c->running) return;
   c->abandoned = why;
   call_over(L, c);
@@ -304,17 +370,29 @@ static int end_step(call_t *c) {
 
 /* ---- running pieces ------------------------------------------------------------------ */
 
+/* Every piece may push this many values without asking: slots left by the
+ * pieces before it in this run would otherwise eat into Lua's minimum. A
+ * call's stack stays far below Lua's limit, so failing to grow it is a
+ * memory error (luaL_checkstack would call it a stack overflow). */
+#define PIECE_STACK 40
+static void room(lua_State *T) {
+  if (!lua_checkstack(T, PIECE_STACK)) luaL_error(T, "not enough memory for a seekdb call");
+}
+
 /* Runs on T with the slots as arguments: the pieces that are due, or one
  * slice of idle work; returns the slots, so that they outlive it. */
 static int pieces_body(lua_State *T) {
   call_t *c = lua_touserdata(T, 1);
-  op_t *op = &c->op;
+  op_t *op;
   int idle = lua_toboolean(T, 2);
+  if (!c) return 0; /* called with nothing: see running_here */
+  op = &c->op;
   lua_remove(T, 1);
   lua_remove(T, 1);
   if (idle) { /* idle work beside a statement in flight */
     op_fn fn = op->idle;
     op->idle = NULL; /* it sets itself again when there is more */
+    room(T);
     fn(T, op);
     return lua_gettop(T);
   }
@@ -323,29 +401,29 @@ static int pieces_body(lua_State *T) {
     if (op->err && !(op->io_flags & SQL_TRY)) op_sqlfail(T, op);
     if (!fn) luaL_error(T, "seekdb: internal error: %s has nothing to do", op->fname);
     op->next = NULL;
+    room(T);
     fn(T, op);
   }
   return lua_gettop(T);
 }
 
-static int nothing(lua_State *L) {
+/* LuaJIT (before 2.1-20231006; Debian bookworm's luajit2 is 2.1-20230119)
+ * still records T as the running thread after lua_pcall(T) returns. An
+ * error raised on L afterwards (a call's misuse error, re-raised) and caught
+ * by a pcall leaves that record on T, and the next exit from compiled code
+ * writes L's frame into T's stack: a crash in the collector later (LuaJIT
+ * issue #1066, fixed upstream in September 2023). Entering the VM on L puts
+ * the record back: a call of pieces_body with no arguments, which does
+ * nothing, taken from the registry so that nothing is allocated. */
+static void running_here(lua_State *L, call_t *c) {
+#if LUA_VERSION_NUM < 502
+  if (c->body_ref == LUA_NOREF || !lua_checkstack(L, 1)) return;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->body_ref);
+  if (lua_pcall(L, 0, 0, 0) != 0) lua_pop(L, 1);
+#else
   (void)L;
-  return 0;
-}
-
-/* Raises the error on L's top, after running pieces on T in this same C
- * call. LuaJIT (without the fix of its issue 1066, 2023: Debian 12's
- * luajit2 2.1-20220411) takes the thread a lua_pcall ran on as the current
- * one until a call or a return on L sets it back, and an error thrown from
- * here does not: once T is collected, the next trace exit or GC step reads
- * freed memory (a segfault running spec/14-types alone under LuaJIT). A call
- * on L first makes L the current thread again. */
-static int raise_in(lua_State *L) {
-  if (lua_checkstack(L, 1)) {
-    lua_pushcfunction(L, nothing);
-    lua_call(L, 0, 0);
-  }
-  return lua_error(L);
+  (void)c;
+#endif
 }
 
 /* Room on T for n more values. T runs no code of its own outside
@@ -354,8 +432,7 @@ static int raise_in(lua_State *L) {
 static void ensure(lua_State *L, call_t *c, int n) {
   if (lua_checkstack(c->T, n)) return;
   call_abandon(L, c, "a call on it ran out of memory");
-  lua_pushliteral(L, "not enough memory for a seekdb call");
-  raise_in(L);
+  luaL_error(L, "not enough memory for a seekdb call");
 }
 
 /* Runs pieces (or an idle slice) under lua_pcall on T, the slots as
@@ -373,6 +450,7 @@ static int run_pieces(lua_State *L, call_t *c, int idle) {
   c->running = 1;
   status = lua_pcall(T, n + 2, LUA_MULTRET, 0);
   c->running = 0;
+  running_here(L, c);
   if (status == LUA_OK && c->op.conn && !c->op.conn->my && c->op.conn->call == (struct call *)c &&
       c->op.io == IO_NONE && c->op.pending == PEND_IO)
     c->op.pending = PEND_NONE; /* closed under the piece: the next one finds out */
@@ -388,14 +466,18 @@ static int run_pieces(lua_State *L, call_t *c, int idle) {
 
 /* The piece that fails a call whose time is up. */
 static void timeout_fail(lua_State *L, op_t *op) {
-  double limit = op->conn ? op->conn->timeout : 0;
+  call_t *c = op_call_of(op);
   op->err_no = CR_SERVER_LOST;
   strcpy(op->sqlstate, "HY000");
+  if (c->limit_option && strcmp(c->limit_option, "connect_timeout") == 0)
+    op_fail(L, op, "timeout: could not connect within %f s (the client's connect_timeout option): the "
+                   "server did not answer in time", c->limit);
   if (op->conn && !op->conn->my)
-    op_fail(L, op, "timeout: %s did not finish within %f s (the client's timeout option) and the server "
-                   "still held it; the connection was closed: open a new client", op->fname, limit);
-  op_fail(L, op, "timeout: %s did not finish within %f s (the client's timeout option); nothing was "
-                 "changed", op->fname, limit);
+    op_fail(L, op, "timeout: %s did not finish within %f s (the client's %s option) and the server "
+                   "still held it; the connection was closed: open a new client", op->fname, c->limit,
+            c->limit_option ? c->limit_option : "timeout");
+  op_fail(L, op, "timeout: %s did not finish within %f s (the client's %s option); nothing was "
+                 "changed", op->fname, c->limit, c->limit_option ? c->limit_option : "timeout");
 }
 
 /* The call's deadline passed while it waited. */
@@ -518,21 +600,29 @@ static void check_size(lua_State *L, op_t *op) {
 
 /* With a deadline, MariaDB is told to give up on its own before it: the
  * statement's time and its lock waits end inside the call's time, and the
- * connection stays usable. Prepended to the statement in op->sql. */
+ * connection stays usable. Prepended to the statement in op->sql; a
+ * statement that has a SET STATEMENT of its own (a query's mhnsw_ef_search)
+ * gets the limits added to it (a SET STATEMENT inside another loses the
+ * outer one's variables). */
 static void limit_statement(op_t *op, int flags) {
+  static const char set[] = "SET STATEMENT ";
   double left;
   char head[128];
-  int n, lock;
+  int n, lock, merge;
+  size_t at;
   if (!(flags & SQL_TIMED) || op->deadline <= 0 || op->dialect != DIALECT_MARIADB) return;
   left = op->deadline - now_mono() - 0.05;
   if (left < 0.001) left = 0.001;
   lock = left < 1 ? 1 : left > 1e6 ? 1000000 : (int)left;
-  n = snprintf(head, sizeof head, "SET STATEMENT max_statement_time=%.3f, innodb_lock_wait_timeout=%d FOR ",
+  merge = op->sql.len > sizeof set - 1 && memcmp(op->sql.data, set, sizeof set - 1) == 0;
+  n = snprintf(head, sizeof head, merge ? "max_statement_time=%.3f, innodb_lock_wait_timeout=%d, "
+                                        : "SET STATEMENT max_statement_time=%.3f, innodb_lock_wait_timeout=%d FOR ",
                left, lock);
   if (n <= 0 || (size_t)n >= sizeof head) return;
   if (op->sql.cap - op->sql.len < (size_t)n && !sb_grow(&op->sql, (size_t)n)) return;
-  memmove(op->sql.data + n, op->sql.data, op->sql.len);
-  memcpy(op->sql.data, head, (size_t)n);
+  at = merge ? sizeof set - 1 : 0;
+  memmove(op->sql.data + at + n, op->sql.data + at, op->sql.len - at);
+  memcpy(op->sql.data + at, head, (size_t)n);
   op->sql.len += (size_t)n;
 }
 
@@ -692,8 +782,12 @@ static call_t *call_new(lua_State *L, const method_t *m, conn_t *cn, int dialect
   c->op.release = m->release;
   c->op.next = m->start;
   c->T = T;
-  c->op.rng = (unsigned int)((size_t)c >> 4) ^ (unsigned int)(now_mono() * 1e6);
-  if (cn && cn->timeout > 0) c->op.deadline = now_mono() + cn->timeout;
+  c->op.rng = (unsigned int)((size_t)c >> 4) ^ (unsigned int)(unsigned long long)(now_mono() * 1e6);
+  if (cn && cn->timeout > 0) {
+    c->op.deadline = now_mono() + cn->timeout;
+    c->limit = cn->timeout;
+    c->limit_option = "timeout";
+  }
   c->phase = PHASE_RUN;
   if (cn) cn->call = (struct call *)c;
   return c;
@@ -722,7 +816,7 @@ static int deliver(lua_State *L, call_t *c) {
   }
   lua_xmove(T, L, 1);
   lua_settop(T, 0);
-  if (!op->failed || op->raise) return raise_in(L);
+  if (!op->failed || op->raise) return lua_error(L);
   luaL_checkstack(L, 4, "seekdb results");
   lua_pushnil(L);
   lua_insert(L, -2);
@@ -743,6 +837,7 @@ static void embed_here(lua_State *L, call_t *c) {
   c->running = 1;
   op->embed_ok = lua_pcall(T, 1, 1, 0) == LUA_OK;
   c->running = 0;
+  running_here(L, c);
   op->pending = PEND_NONE;
 }
 
@@ -797,6 +892,8 @@ int call_connect(lua_State *L, const method_t *m, conn_t *cn, double limit, int 
   c->op.conn = cn;
   cn->call = (struct call *)c;
   c->op.deadline = limit > 0 ? now_mono() + limit : 0;
+  c->limit = limit;
+  c->limit_option = "connect_timeout";
   if (resumable) {
     c->sliced = 1;
     return 1;
@@ -827,9 +924,11 @@ static int has_socket(call_t *c) {
   return c->phase != PHASE_OVER && c->op.pending == PEND_IO && c->op.conn && c->op.conn->my;
 }
 
-/* call:resume([ok, value]) -> "wait", fd, events, timeout | "embed", fn, texts
- * | "yield" | "done", results... The Lua layer's driver: after "embed" it
- * passes what pcall(fn, texts) returned. */
+/* call:resume([ok, value]) -> "wait", fd, events, timeout, waited | "embed",
+ * fn, texts | "yield" | "done", results... The Lua layer's driver: after
+ * "embed" it passes what pcall(fn, texts) returned. `waited`: seconds the
+ * I/O in flight has been waited for (nil when the call only waits for a
+ * time), so that a driver that polls can back off per statement. */
 static int call_resume(lua_State *L) {
   call_t *c = call_check(L, 1);
   op_t *op = &c->op;
@@ -865,7 +964,9 @@ static int call_resume(lua_State *L) {
       else lua_pushnil(L);
       push_events(L, has_socket(c) ? op->wait : 0);
       push_timeout(L, c);
-      return 4;
+      if (has_socket(c)) lua_pushnumber(L, now_mono() - c->io_began);
+      else lua_pushnil(L);
+      return 5;
   }
 }
 
@@ -904,6 +1005,34 @@ static int call_cancel(lua_State *L) {
   return 0;
 }
 
+/* call:fail(err): the driver met an error outside the call's pieces (raised
+ * in its own Lua code, in a finalizer, out of memory): the call fails with
+ * it instead of being left unfinished (its client busy, then closed when the
+ * call is collected). Its statement in flight is awaited and its
+ * transaction rolled back as for any failure; the driver then resumes it to
+ * its end (waiting in place), where "done" raises err. A call that is ending
+ * already ends as it was going to. Returns whether the call has an end to
+ * be driven to (false once its results were delivered). */
+static int call_fail(lua_State *L) {
+  call_t *c = call_check(L, 1);
+  op_t *op = &c->op;
+  lua_settop(L, 2);
+  lua_pushboolean(L, !c->delivered && !c->running);
+  if (c->phase != PHASE_RUN || c->running) return 1;
+  lua_pushvalue(L, 2);
+  ensure(L, c, 1);
+  lua_xmove(L, c->T, 1);
+  c->failed = 1;
+  op->failed = 0;
+  op->raise = 1; /* deliver raises it again */
+  op->idle = NULL;
+  c->phase = PHASE_END;
+  c->end_by = now_mono() + GRACE;
+  op_free_result(op);
+  op->pending = op->io != IO_NONE ? PEND_IO : PEND_NONE;
+  return 1;
+}
+
 static int call_gc(lua_State *L) {
   call_t *c = call_check(L, 1);
   call_abandon(L, c, "a call on it was left unfinished in the middle of a statement");
@@ -922,7 +1051,7 @@ static int call_tostring(lua_State *L) {
 void call_register(lua_State *L) {
   static const luaL_Reg methods[] = {
     {"resume", call_resume}, {"pollfd", call_pollfd}, {"events", call_events},
-    {"timeout", call_timeout}, {"wait", call_wait}, {"cancel", call_cancel},
+    {"timeout", call_timeout}, {"wait", call_wait}, {"cancel", call_cancel}, {"fail", call_fail},
     {NULL, NULL}};
   static const luaL_Reg meta[] = {
     {"__gc", call_gc}, {"__close", call_gc}, {"__tostring", call_tostring}, {NULL, NULL}};

@@ -18,7 +18,14 @@
  *      before their table): it is replaced
  *   4. INSERT the row; COMMIT.
  * Interrupted anywhere, a create leaves at most a table nobody lists. Every
- * "already exists" has errno 1050 (ER_TABLE_EXISTS_ERROR). */
+ * "already exists" has errno 1050 (ER_TABLE_EXISTS_ERROR).
+ *
+ * A fork is made the same way, its table by seekdb's FORK TABLE (rows
+ * included) or MariaDB's CREATE TABLE ... LIKE (the rows are then copied in
+ * step 4's transaction); its catalog row copies the source's settings.
+ * A create's configuration (m, ef_construction, ef_search, the full-text
+ * parser) goes into the DDL where the server takes it, and is refused where
+ * it cannot honour it. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,17 +39,43 @@
  * interrupted create (a create in progress makes its table in moments). */
 #define STALE_SECONDS 60
 
-static void ddl_create(sbuf *b, int dialect, const char *table, lua_Integer dim, int dist) {
+/* A collection's index options (configuration): 0 or empty when not given. */
+typedef struct index_opts {
+  lua_Integer m, ef_construction, ef_search;
+  char parser[DB_NAME_MAX + 1];
+  sbuf properties;        /* PARSER_PROPERTIES=(...), or empty */
+} index_opts;
+
+static void ddl_create(sbuf *b, int dialect, const char *table, lua_Integer dim, int dist, const index_opts *o) {
   sb_adds(b, "CREATE TABLE ");
   sb_addident(b, table);
   if (dialect == DIALECT_SEEKDB) {
-    /* exactly pyseekdb's DDL */
+    /* exactly pyseekdb's DDL; index options as pyseekdb and the JS SDK add
+     * them (the parser and its properties, m, ef_construction, ef_search) */
     sb_adds(b, " (_id varbinary(512) PRIMARY KEY NOT NULL, document string, embedding vector(");
     sb_addint(b, dim);
-    sb_adds(b, "), metadata json, FULLTEXT INDEX idx_fts(document) WITH PARSER ik, "
-               "VECTOR INDEX idx_vec (embedding) with(distance=");
+    sb_adds(b, "), metadata json, FULLTEXT INDEX idx_fts(document) WITH PARSER ");
+    sb_adds(b, o->parser[0] ? o->parser : "ik");
+    if (o->properties.len) {
+      sb_addc(b, ' ');
+      sb_add(b, o->properties.data, o->properties.len);
+    }
+    sb_adds(b, ", VECTOR INDEX idx_vec (embedding) with(distance=");
     sb_adds(b, distance_names[dist]);
-    sb_adds(b, ", type=hnsw, lib=vsag)) ORGANIZATION = HEAP");
+    sb_adds(b, ", type=hnsw, lib=vsag");
+    if (o->m) {
+      sb_adds(b, ", m=");
+      sb_addint(b, o->m);
+    }
+    if (o->ef_construction) {
+      sb_adds(b, ", ef_construction=");
+      sb_addint(b, o->ef_construction);
+    }
+    if (o->ef_search) {
+      sb_adds(b, ", ef_search=");
+      sb_addint(b, o->ef_search);
+    }
+    sb_adds(b, ")) ORGANIZATION = HEAP");
   } else {
     /* MariaDB: a vector index needs a NOT NULL column and a key of at most
      * 256 bytes (VARBINARY(254) is the largest that fits). M=16 is pyseekdb's
@@ -51,7 +84,9 @@ static void ddl_create(sbuf *b, int dialect, const char *table, lua_Integer dim,
     sb_adds(b, " (_id VARBINARY(254) PRIMARY KEY NOT NULL, document LONGTEXT, embedding VECTOR(");
     sb_addint(b, dim);
     sb_adds(b, ") NOT NULL, metadata JSON, FULLTEXT INDEX idx_fts (document), "
-               "VECTOR INDEX idx_vec (embedding) M=16 DISTANCE=");
+               "VECTOR INDEX idx_vec (embedding) M=");
+    sb_addint(b, o->m ? o->m : 16);
+    sb_adds(b, " DISTANCE=");
     sb_adds(b, dist == DIST_L2 ? "euclidean" : "cosine");
     sb_adds(b, ") DEFAULT CHARSET=utf8mb4");
   }
@@ -140,13 +175,23 @@ static void new_id(lua_State *L, op_t *op, char id[33]) {
 
 /* ---- create ------------------------------------------------------------------------- */
 
+/* How a fork makes its table: seekdb's FORK TABLE (rows and all), or
+ * MariaDB's CREATE TABLE ... LIKE and the rows copied inside the transaction
+ * that registers it. */
+enum { FORK_NONE, FORK_TABLE, FORK_COPY };
+
 typedef struct create_state {
   char table[TABLE_NAME_SIZE], id[33];
   const char *name;       /* in slot 2 */
   lua_Integer dim;
   int dist, version, attempt;
   int made;               /* the table of this call exists */
+  index_opts opts;        /* configuration */
+  int fork, filled;       /* fork: FORK_*; the rows were copied in this transaction */
+  char source[TABLE_NAME_SIZE]; /* fork: the source collection's table */
+  int desc;               /* stack slot of the result, made before the table */
   sbuf settings;          /* the settings JSON */
+  jenc json;              /* its tree, freed here if a memory error cuts encoding short */
   sbuf stale;             /* ids of catalog rows left by interrupted creates, quoted, comma-separated */
   /* a failure being reported while the table is dropped again */
   unsigned int fail_no;
@@ -156,11 +201,23 @@ typedef struct create_state {
 
 static void create_release(void *p) {
   create_state *s = p;
+  cJSON_Delete(s->json.root);
   sb_free(&s->settings);
+  sb_free(&s->opts.properties);
   sb_free(&s->stale);
 }
 
-enum { C_NAME = 2, C_DIM = 3, C_DIST = 4, C_VERSION = 5, C_SETTINGS = 6, C_DRY = 7 };
+enum { C_NAME = 2, C_DIM = 3, C_DIST = 4, C_VERSION = 5, C_SETTINGS = 6, C_CONFIG = 7, C_SOURCE = 8, C_DRY = 9 };
+
+/* The result is made before the table is (a memory error after the
+ * table or its catalog row were committed would fail a create that
+ * happened), and so is every message until the table is dropped again. */
+static void create_desc(lua_State *L, op_t *op) {
+  create_state *s = op->state;
+  if (!op->conn) return;
+  push_desc(L, C_NAME, s->dim, distance_names[s->dist], s->table, s->version, s->version == 2 ? C_SETTINGS : 0);
+  s->desc = lua_gettop(L);
+}
 
 static void create_result(lua_State *L, op_t *op) {
   create_state *s = op->state;
@@ -168,7 +225,7 @@ static void create_result(lua_State *L, op_t *op) {
     op_dry_result(L, op);
     return;
   }
-  push_desc(L, C_NAME, s->dim, distance_names[s->dist], s->table, s->version, s->version == 2 ? C_SETTINGS : 0);
+  lua_pushvalue(L, s->desc);
   op_return(L, op, 1);
 }
 
@@ -212,8 +269,9 @@ static void create_abort(lua_State *L, op_t *op, unsigned int no, const char *st
 
 static void abort_exists(lua_State *L, op_t *op, const char *more) {
   create_state *s = op->state;
-  lua_pushfstring(L, "collection '%s' already exists%s", s->name, more);
-  create_abort(L, op, ER_TABLE_EXISTS, "42S01", lua_tostring(L, -1));
+  char msg[sizeof s->fail_msg];
+  snprintf(msg, sizeof msg, "collection '%s' already exists%s", s->name, more);
+  create_abort(L, op, ER_TABLE_EXISTS, "42S01", msg);
 }
 
 static void abort_server(lua_State *L, op_t *op) {
@@ -233,6 +291,12 @@ static void v2_committed(lua_State *L, op_t *op) {
   create_result(L, op);
 }
 
+static void abort_no_source(lua_State *L, op_t *op) {
+  lua_pushfstring(L, "collection '%s' does not exist (it was to be forked into '%s')", lua_tostring(L, C_SOURCE),
+                  lua_tostring(L, C_NAME));
+  create_abort(L, op, ER_NO_SUCH_TABLE, "42S02", lua_tostring(L, -1));
+}
+
 static void v2_inserted(lua_State *L, op_t *op) {
   create_state *s = op->state;
   if (op->err == ER_DUP_ENTRY) { /* a unique index (the JS SDK's, ours): someone was quicker */
@@ -244,7 +308,36 @@ static void v2_inserted(lua_State *L, op_t *op) {
     abort_server(L, op);
     return;
   }
+  if (s->fork && s->source[3] == '2' && op->conn && op_affected(op) != 1) { /* the source's row is gone */
+    abort_no_source(L, op);
+    return;
+  }
   op_commit(L, op, v2_committed);
+}
+
+static void v2_insert(lua_State *L, op_t *op);
+
+static void v2_copied(lua_State *L, op_t *op) {
+  create_state *s = op->state;
+  if (op->err) {
+    if (retry_after(L, op, &s->attempt, v2_lock)) return;
+    abort_server(L, op);
+    return;
+  }
+  s->filled = 1;
+  v2_insert(L, op);
+}
+
+/* A fork's rows (MariaDB): copied inside the transaction that registers the
+ * collection, so that either both or neither are there. */
+static void fork_copy(lua_State *L, op_t *op) {
+  create_state *s = op->state;
+  op->sql.len = 0;
+  sb_adds(&op->sql, "INSERT INTO ");
+  sb_addident(&op->sql, s->table);
+  sb_adds(&op->sql, " (_id, document, embedding, metadata) SELECT _id, document, embedding, metadata FROM ");
+  sb_addident(&op->sql, s->source);
+  op_sql(L, op, SQL_TRY | SQL_TIMED, v2_copied);
 }
 
 static void v2_insert(lua_State *L, op_t *op) {
@@ -254,7 +347,23 @@ static void v2_insert(lua_State *L, op_t *op) {
     abort_server(L, op);
     return;
   }
+  if (s->fork == FORK_COPY && !s->filled) {
+    fork_copy(L, op);
+    return;
+  }
   op->sql.len = 0;
+  if (s->fork && s->source[3] == '2') {
+    /* the source's settings as they are (its embedding function, its
+     * configuration, whichever SDK wrote them), as pyseekdb copies them */
+    sb_adds(&op->sql, "INSERT INTO sdk_collections (collection_id, collection_name, settings) SELECT ");
+    sb_addquoted(&op->sql, s->id, 32, 0);
+    sb_addc(&op->sql, ',');
+    add_name(op, s->name);
+    sb_adds(&op->sql, ", settings FROM sdk_collections WHERE collection_id = ");
+    sb_addquoted(&op->sql, s->source + 5, 32, 0);
+    op_sql(L, op, SQL_TRY, v2_inserted);
+    return;
+  }
   sb_adds(&op->sql, "INSERT INTO sdk_collections (collection_id, collection_name, settings) VALUES (");
   sb_addquoted(&op->sql, s->id, 32, 0);
   sb_addc(&op->sql, ',');
@@ -347,11 +456,14 @@ static void v2_locking(lua_State *L, op_t *op) {
 }
 
 static void v2_lock(lua_State *L, op_t *op) {
+  create_state *s = op->state;
+  s->filled = 0; /* a transaction run again copies the rows again */
   op_begin(L, op, v2_locking);
 }
 
 static void v2_made(lua_State *L, op_t *op) {
   create_state *s = op->state;
+  if (op->err == ER_NO_SUCH_TABLE && s->fork) abort_no_source(L, op);
   if (op->err) create_abort(L, op, op->err, op->errstate, op->errmsg);
   s->made = 1;
   v2_lock(L, op);
@@ -366,8 +478,19 @@ static void v2_make(lua_State *L, op_t *op) {
   if (op->conn) new_id(L, op, s->id);
   else strcpy(s->id, "00000000000000000000000000000000");
   snprintf(s->table, sizeof s->table, "c$v2$%s", s->id);
+  create_desc(L, op);
   op->sql.len = 0;
-  ddl_create(&op->sql, op->dialect, s->table, s->dim, s->dist);
+  if (s->fork == FORK_TABLE) { /* seekdb's copy of the source, rows and indexes */
+    sb_adds(&op->sql, "FORK TABLE ");
+    sb_addident(&op->sql, s->source);
+    sb_adds(&op->sql, " TO ");
+    sb_addident(&op->sql, s->table);
+  } else if (s->fork == FORK_COPY) { /* its columns and indexes (M, distance), no rows */
+    sb_adds(&op->sql, "CREATE TABLE ");
+    sb_addident(&op->sql, s->table);
+    sb_adds(&op->sql, " LIKE ");
+    sb_addident(&op->sql, s->source);
+  } else ddl_create(&op->sql, op->dialect, s->table, s->dim, s->dist, &s->opts);
   op_sql(L, op, SQL_TRY, v2_made);
 }
 
@@ -397,20 +520,152 @@ static void v1_make(lua_State *L, op_t *op) {
   if (op->err && op->err != ER_NO_SUCH_TABLE) op_sqlfail(L, op);
   if (!op->err && op->res && mysql_num_rows(op->res) > 0) fail_exists(L, op, s->name, "");
   op_free_result(op);
+  create_desc(L, op);
   op->sql.len = 0;
-  ddl_create(&op->sql, op->dialect, s->table, s->dim, s->dist);
+  ddl_create(&op->sql, op->dialect, s->table, s->dim, s->dist, &s->opts);
   op_sql(L, op, SQL_TRY, v1_made);
 }
 
-/* create_collection(name, dimension, distance, version, settings) -> desc | nil, err
+/* ---- configuration: the index options ---------------------------------------------- */
+
+static int plain_word(const char *w, size_t len) {
+  size_t i;
+  if (len == 0 || len > DB_NAME_MAX) return 0;
+  for (i = 0; i < len; i++) {
+    unsigned char ch = (unsigned char)w[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_')) return 0;
+  }
+  return 1;
+}
+
+/* An integer option of the configuration at idx: 0 when absent; misuse when
+ * not an integer; a failure when out of [min, max] (the value is fine, the
+ * server cannot take it). */
+static lua_Integer config_int(lua_State *L, op_t *op, int idx, const char *key, lua_Integer min, lua_Integer max) {
+  lua_Integer v;
+  int isint;
+  lua_getfield(L, idx, key);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  v = lua_tointegerx(L, -1, &isint);
+  if (!isint || lua_type(L, -1) != LUA_TNUMBER)
+    op_argerror(L, op, 1, "configuration.hnsw.%s must be an integer, got %s", key, luaL_typename(L, -1));
+  lua_pop(L, 1);
+  if (v < min || v > max)
+    op_fail(L, op, "configuration.hnsw.%s = %I is out of range: a %s collection takes %I to %I", key, v,
+            dialect_name(op->dialect), min, max);
+  return v;
+}
+
+/* PARSER_PROPERTIES=(k=v, ...) of the table at idx, in key order: keys and
+ * string values are plain words ([A-Za-z0-9_]: every property pyseekdb and
+ * the JS SDK know is one, e.g. ik_mode='smart'), other values integers or
+ * booleans. */
+static void config_properties(lua_State *L, op_t *op, int idx, sbuf *out) {
+  jkey *keys;
+  long n, i;
+  if (lua_type(L, idx) != LUA_TTABLE)
+    op_argerror(L, op, 1, "configuration.fulltext.properties must be a table, got %s", luaL_typename(L, idx));
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      op_argerror(L, op, 1, "configuration.fulltext.properties has a %s key: keys must be strings",
+                  luaL_typename(L, -1));
+  }
+  n = keys_sorted(L, idx, &keys); /* pushes the keys; all strings (checked above) */
+  if (n <= 0) {
+    lua_pop(L, 1);
+    return;
+  }
+  sb_adds(out, "PARSER_PROPERTIES=(");
+  for (i = 0; i < n; i++) {
+    int t;
+    if (!plain_word(keys[i].s, keys[i].len))
+      op_fail(L, op, "configuration.fulltext.properties: '%s' is not a property name (letters, digits and _)",
+              keys[i].s);
+    lua_pushlstring(L, keys[i].s, keys[i].len);
+    t = lua_rawget(L, idx);
+    if (i) sb_adds(out, ", ");
+    sb_add(out, keys[i].s, keys[i].len);
+    sb_addc(out, '=');
+    if (t == LUA_TBOOLEAN) sb_adds(out, lua_toboolean(L, -1) ? "true" : "false");
+    else if (t == LUA_TNUMBER && lua_isinteger(L, -1)) sb_addint(out, lua_tointeger(L, -1));
+    else if (t == LUA_TSTRING) {
+      size_t len;
+      const char *v = lua_tolstring(L, -1, &len);
+      if (!plain_word(v, len))
+        op_fail(L, op, "configuration.fulltext.properties.%s = '%s': a string property must be a plain word "
+                       "(letters, digits and _)", keys[i].s, v);
+      sb_addc(out, '\'');
+      sb_add(out, v, len);
+      sb_addc(out, '\'');
+    } else
+      op_argerror(L, op, 1, "configuration.fulltext.properties.%s must be an integer, a boolean or a string, got %s",
+                  keys[i].s, luaL_typename(L, -1));
+    lua_pop(L, 1);
+  }
+  sb_addc(out, ')');
+  lua_pop(L, 1); /* the keys */
+  if (out->oom) op_fail(L, op, "not enough memory");
+}
+
+static const char *const config_fields[] = {"m", "ef_construction", "ef_search", "parser", "properties", NULL};
+
+/* The configuration at C_CONFIG (nil, or {m=, ef_construction=, ef_search=,
+ * parser=, properties=} as the Lua layer flattens it), checked against what
+ * the dialect's server can honour: MariaDB takes M and ef_search (applied to
+ * the collection's queries), not ef_construction nor a full-text parser. */
+static void read_config(lua_State *L, op_t *op, create_state *s) {
+  int maria = op->dialect == DIALECT_MARIADB;
+  index_opts *o = &s->opts;
+  if (lua_isnil(L, C_CONFIG)) return;
+  if (lua_type(L, C_CONFIG) != LUA_TTABLE)
+    op_argerror(L, op, 1, "configuration must be a table, got %s", luaL_typename(L, C_CONFIG));
+  op_check_fields(L, op, C_CONFIG, config_fields);
+  o->m = config_int(L, op, C_CONFIG, "m", maria ? HNSW_M_MIN_MARIADB : HNSW_M_MIN_SEEKDB,
+                    maria ? HNSW_M_MAX_MARIADB : HNSW_M_MAX_SEEKDB);
+  o->ef_construction = config_int(L, op, C_CONFIG, "ef_construction", HNSW_EFC_MIN, HNSW_EFC_MAX);
+  o->ef_search = config_int(L, op, C_CONFIG, "ef_search", 1, maria ? HNSW_EFS_MAX_MARIADB : HNSW_EFS_MAX_SEEKDB);
+  if (maria && o->ef_construction)
+    op_fail(L, op, "MariaDB cannot honour configuration.hnsw.ef_construction: its vector index has no such option "
+                   "(leave it out; m and ef_search are taken)");
+  lua_getfield(L, C_CONFIG, "parser");
+  if (!lua_isnil(L, -1)) {
+    size_t len;
+    const char *p;
+    if (lua_type(L, -1) != LUA_TSTRING)
+      op_argerror(L, op, 1, "configuration.fulltext.parser must be a string, got %s", luaL_typename(L, -1));
+    p = lua_tolstring(L, -1, &len);
+    if (maria)
+      op_fail(L, op, "MariaDB cannot honour configuration.fulltext (parser '%s'): its FULLTEXT index has no parser "
+                     "option (leave it out)", p);
+    if (!plain_word(p, len))
+      op_fail(L, op, "configuration.fulltext.parser '%s' is not a parser name (letters, digits and _)", p);
+    memcpy(o->parser, p, len + 1);
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, C_CONFIG, "properties");
+  if (!lua_isnil(L, -1)) {
+    if (lua_type(L, -1) != LUA_TTABLE)
+      op_argerror(L, op, 1, "configuration.fulltext.properties must be a table, got %s", luaL_typename(L, -1));
+    if (maria) op_fail(L, op, "MariaDB cannot honour configuration.fulltext.properties: its FULLTEXT index has no parser");
+    config_properties(L, op, lua_gettop(L), &o->properties);
+  }
+  lua_pop(L, 1);
+}
+
+/* create_collection(name, dimension, distance, version, settings, configuration) -> desc | nil, err
  * version 2 (the default): a row in sdk_collections with the settings JSON,
  * and the table c$v2$<its id>; version 1: the table c$v1$<name>. */
 static void create_start(lua_State *L, op_t *op) {
   create_state *s = op->state;
   lua_Integer version, max = op->dialect == DIALECT_MARIADB ? DIM_MAX_MARIADB : DIM_MAX_SEEKDB;
   int isint = 1;
-  jenc j;
-  lua_settop(L, C_SETTINGS);
+  lua_settop(L, C_CONFIG);
+  lua_pushnil(L); /* C_SOURCE: none */
   version = lua_isnoneornil(L, C_VERSION) ? 2 : lua_tointegerx(L, C_VERSION, &isint);
   if (!lua_isnoneornil(L, C_VERSION) && (!isint || lua_type(L, C_VERSION) != LUA_TNUMBER)) version = 0;
   if (version != 1 && version != 2) op_argerror(L, op, 1, "version must be 1 or 2");
@@ -420,8 +675,9 @@ static void create_start(lua_State *L, op_t *op) {
   if (!isint || lua_type(L, C_DIM) != LUA_TNUMBER)
     op_argerror(L, op, 1, "dimension must be an integer, got %s", luaL_typename(L, C_DIM));
   if (s->dim < 1 || s->dim > max)
-    op_fail(L, op, "dimension %I is out of range: a %s collection has 1 to %I dimensions", s->dim,
-            dialect_name(op->dialect), max);
+    op_fail(L, op, "dimension %I is out of range: a %s collection has 1 to %I dimensions%s", s->dim,
+            dialect_name(op->dialect), max,
+            op->dialect == DIALECT_MARIADB ? " (MariaDB's 65,535 bytes a row hold no wider vector beside the id)" : "");
   for (s->dist = 0; distance_names[s->dist] &&
                     !(lua_type(L, C_DIST) == LUA_TSTRING && strcmp(lua_tostring(L, C_DIST), distance_names[s->dist]) == 0);
        s->dist++) {}
@@ -429,6 +685,7 @@ static void create_start(lua_State *L, op_t *op) {
     op_argerror(L, op, 1, "distance must be \"cosine\", \"l2\" or \"inner_product\"");
   if (s->dist == DIST_IP && op->dialect == DIALECT_MARIADB)
     op_fail(L, op, "MariaDB has no inner-product distance: use distance = \"cosine\" or \"l2\"");
+  read_config(L, op, s);
   op_dry_begin(L, op); /* C_DRY */
   if (version == 1) {
     v1_table(s->table, s->name);
@@ -442,17 +699,63 @@ static void create_start(lua_State *L, op_t *op) {
     return;
   }
   if (lua_type(L, C_SETTINGS) != LUA_TTABLE) op_argerror(L, op, 1, "settings must be a table");
-  memset(&j, 0, sizeof j);
-  if (!meta_encode(L, C_SETTINGS, &j, &s->settings)) {
-    cJSON_Delete(j.root);
-    op_argerror(L, op, 1, "settings%s", j.err);
-  }
+  if (!meta_encode(L, C_SETTINGS, &s->json, &s->settings)) op_argerror(L, op, 1, "settings%s", s->json.err);
   if (s->settings.oom) op_fail(L, op, "not enough memory");
   ddl_catalog(&op->sql, op->dialect);
   op_sql(L, op, 0, v2_catalog);
 }
 
 const method_t coll_create_method = {"create_collection", create_start, sizeof(create_state), create_release};
+
+/* ---- fork --------------------------------------------------------------------------------- */
+
+/* fork_collection(source_name, source_table, name, dimension, distance) -> desc | nil, err
+ * A new v2 collection with the source's rows, its indexes (dimension,
+ * distance, M...) and its catalog settings (embedding function,
+ * configuration), made the way create_collection makes one: its table first,
+ * then its catalog row with the name locked.
+ *   seekdb 1.1.0+: FORK TABLE src TO new (what pyseekdb and the JS SDK send)
+ *   MariaDB:       CREATE TABLE new LIKE src; then, in the transaction that
+ *                  inserts the catalog row, INSERT INTO new SELECT ... FROM src
+ * The source is only read. A fork that fails anywhere leaves nothing: the
+ * transaction is rolled back and the new table dropped again. */
+static void fork_start(lua_State *L, op_t *op) {
+  create_state *s = op->state;
+  int i;
+  lua_settop(L, 6);
+  op_table(L, op, 3, s->source);
+  if (lua_type(L, 2) != LUA_TSTRING) op_argerror(L, op, 1, "not a collection (use the collection's methods)");
+  /* the layout of create_collection's slots */
+  lua_pushvalue(L, 4);   /* C_NAME */
+  lua_pushvalue(L, 5);   /* C_DIM */
+  lua_pushvalue(L, 6);   /* C_DIST */
+  lua_pushinteger(L, 2); /* C_VERSION */
+  lua_pushnil(L);        /* C_SETTINGS: the source's, copied by the server */
+  lua_pushnil(L);        /* C_CONFIG: the source's indexes, copied by the server */
+  lua_pushvalue(L, 2);   /* C_SOURCE */
+  for (i = 0; i < 5; i++) lua_remove(L, 2);
+  s->version = 2;
+  s->name = check_name(L, op, C_NAME, 0);
+  s->dim = op_dimension(L, op, C_DIM);
+  for (s->dist = 0; distance_names[s->dist] &&
+                    !(lua_type(L, C_DIST) == LUA_TSTRING && strcmp(lua_tostring(L, C_DIST), distance_names[s->dist]) == 0);
+       s->dist++) {}
+  if (!distance_names[s->dist]) op_argerror(L, op, 1, "not a collection's distance (use the collection's methods)");
+  if (op->dialect == DIALECT_MARIADB) s->fork = FORK_COPY;
+  else if (seekdb_at_least(op->conn, 1, 1, 0)) s->fork = FORK_TABLE;
+  else
+    op_fail(L, op, "fork needs seekdb 1.1.0 or later (its FORK TABLE statement): the server is %s",
+            op->conn->version);
+  if (s->source[3] == '1') { /* a version 1 source has no settings: a plain v2 collection's */
+    sb_adds(&s->settings, "{\"version\":2}");
+    if (s->settings.oom) op_fail(L, op, "not enough memory");
+  }
+  op_dry_begin(L, op); /* C_DRY */
+  ddl_catalog(&op->sql, op->dialect);
+  op_sql(L, op, 0, v2_catalog);
+}
+
+const method_t coll_fork_method = {"fork", fork_start, sizeof(create_state), create_release};
 
 /* ---- finding ------------------------------------------------------------------------ */
 

@@ -12,6 +12,11 @@
 #define DEFAULT_CONNECT_TIMEOUT 10
 #define DEFAULT_READ_TIMEOUT 60
 #define DEFAULT_WRITE_TIMEOUT 60
+/* Runs of a transaction after a deadlock or lock wait timeout. MariaDB's
+ * vector index deadlocks concurrent writers on its own graph pages whatever
+ * order their rows come in: with backoffs doubling to half a second, ten
+ * more runs see them through (spec/19: four writers and a deleter). */
+#define DEFAULT_RETRIES 10
 /* A resumable call's slice of Lua work per step (seconds of CPU). */
 #define DEFAULT_SLICE 0.0005
 
@@ -73,20 +78,6 @@ static int opt_boolean(lua_State *L, const char *key) {
 static void set_timeout(MYSQL *my, double secs, enum mysql_option o) {
   unsigned int v = secs <= 0 ? 0 : secs < 1 ? 1 : (unsigned int)(secs + 0.999);
   if (v) mysql_optionsv(my, o, &v);
-}
-
-static void set_tls(lua_State *L, MYSQL *my) {
-  static const struct { const char *key; enum mysql_option o; } files[] = {
-    {"ssl_key", MYSQL_OPT_SSL_KEY}, {"ssl_cert", MYSQL_OPT_SSL_CERT},
-    {"ssl_ca", MYSQL_OPT_SSL_CA}, {"ssl_capath", MYSQL_OPT_SSL_CAPATH},
-    {"ssl_cipher", MYSQL_OPT_SSL_CIPHER}, {NULL, 0}};
-  my_bool yes = 1;
-  for (int i = 0; files[i].key; i++) {
-    const char *v = opt_string(L, files[i].key);
-    if (v) mysql_optionsv(my, files[i].o, v);
-  }
-  if (opt_boolean(L, "ssl")) mysql_optionsv(my, MYSQL_OPT_SSL_ENFORCE, &yes);
-  if (opt_boolean(L, "ssl_verify")) mysql_optionsv(my, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &yes);
 }
 
 /* ---- connecting: a call ------------------------------------------------------- */
@@ -176,7 +167,15 @@ static void identified(lua_State *L, op_t *op) {
   session_set(L, op);
 }
 
+/* The connect's outcome as the handle has it now (tls.c may have put its
+ * own words there). */
+static void record_handle(op_t *op, MYSQL *my) {
+  op_record_error(op, mysql_errno(my), mysql_sqlstate(my), mysql_error(my));
+}
+
+/* [connection, options, forced dialect] */
 static void connected(lua_State *L, op_t *op) {
+  if (!tls_check(L, 2, op->conn->my, op->err == 0)) record_handle(op, op->conn->my);
   if (op->err) op_sqlfail(L, op);
   op->sql.len = 0;
   sb_adds(&op->sql, "SELECT VERSION(), @@max_allowed_packet");
@@ -219,8 +218,8 @@ static void connect_start(lua_State *L, op_t *op) {
 
 static const method_t connect_method = {"connect", connect_start, sizeof(connect_state), connect_release};
 
-/* core.connect(opts) / core.start_connect(opts): the Lua layer fills in the
- * defaults; here every option is taken as given, and checked. */
+/* The Lua layer fills in the defaults; here every option is taken as given,
+ * and checked. */
 static int open_conn(lua_State *L, int resumable) {
   static const char *const dialects[] = {"auto", "seekdb", "mariadb", NULL};
   int forced;
@@ -257,7 +256,7 @@ static int open_conn(lua_State *L, int resumable) {
   luaL_setmetatable(L, CONN_MT);
   c->max_packet = (unsigned long)opt_integer(L, "max_packet", 0, 1L << 30);
   c->text_only = opt_boolean(L, "text_protocol");
-  c->retries = (int)opt_integer(L, "deadlock_retries", 4, 100);
+  c->retries = (int)opt_integer(L, "deadlock_retries", DEFAULT_RETRIES, 100);
   lua_getfield(L, 1, "pipeline");
   c->pipeline = lua_isnil(L, -1) || lua_toboolean(L, -1); /* on unless false */
   lua_pop(L, 1);
@@ -278,14 +277,19 @@ static int open_conn(lua_State *L, int resumable) {
   set_timeout(c->my, connect_timeout, MYSQL_OPT_CONNECT_TIMEOUT);
   set_timeout(c->my, read_timeout, MYSQL_OPT_READ_TIMEOUT);
   set_timeout(c->my, write_timeout, MYSQL_OPT_WRITE_TIMEOUT);
-  set_tls(L, c->my);
+  tls_setup(L, 1, c->my);
   lua_insert(L, 1);             /* [conn, opts] */
   lua_pushinteger(L, forced);   /* [conn, opts, forced] */
   return call_connect(L, &connect_method, c, connect_timeout, resumable);
 }
 
-int conn_open(lua_State *L) { return open_conn(L, 0); }
-int conn_start_open(lua_State *L) { return open_conn(L, 1); }
+/* core.connect(opts[, resumable]): with resumable true, a call to drive
+ * (call:resume) whose result is the connection. */
+int conn_open(lua_State *L) {
+  int resumable = lua_toboolean(L, 2);
+  lua_settop(L, 1);
+  return open_conn(L, resumable);
+}
 
 /* ---- the userdata ---------------------------------------------------------- */
 
@@ -317,7 +321,8 @@ static int conn_tostring(lua_State *L) {
   return 1;
 }
 
-/* info() -> {dialect=, version=, max_packet=, timeout=}: what the Lua layer shows. */
+/* info() -> {dialect=, version=, max_packet=, timeout=, tls=, tls_cipher=}:
+ * what the Lua layer shows. */
 static int conn_info(lua_State *L) {
   conn_t *c = conn_check(L, 1);
   lua_createtable(L, 0, 4);
@@ -329,6 +334,7 @@ static int conn_info(lua_State *L) {
   lua_setfield(L, -2, "max_packet");
   lua_pushnumber(L, c->timeout);
   lua_setfield(L, -2, "timeout");
+  tls_info(L, c->my);
   return 1;
 }
 
@@ -352,12 +358,15 @@ static int conn_set_timeout(lua_State *L) {
 static const method_t *const methods[] = {
   &coll_create_method, &coll_describe_method, &coll_list_method, &coll_has_method, &coll_delete_method,
   &upsert_method, &add_method, &update_method, &delete_method, &get_method, &count_method,
-  &query_method, &sql_method, NULL};
+  &query_method, &sql_method,
+  &coll_fork_method, &refresh_method, &db_create_method, &db_get_method, &db_list_method, &db_delete_method,
+  &hybrid_search_method, NULL};
 
 /* The name a method has on the connection (sql's is "sql"). */
 static const char *conn_name(const method_t *m) {
   if (m == &coll_describe_method) return "describe_collection";
   if (m == &sql_method) return "sql";
+  if (m == &coll_fork_method) return "fork_collection";
   return m->name;
 }
 

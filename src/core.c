@@ -17,6 +17,9 @@
  * user, password, database, `user@tenant`) and calls this.
  * @function connect
  * @tparam table opts the options of @{seekdb.Client}
+ * @tparam[opt] boolean resumable `true`: return a call (`seekdb.Call`) to
+ *   drive with `call:resume()` (see @{seekdb.loop}), whose result is the
+ *   connection
  * @return a connection, or `nil, errmsg, errno, sqlstate`
  */
 
@@ -28,14 +31,20 @@
  */
 
 /***
- * The dimension of an embedding function, learnt by calling it once on a
- * sample text (what pyseekdb does for a collection created with an
- * embedding function and no dimension).
+ * The dimension of an embedding function, from what it returned for one
+ * sample text (the Lua layer calls it, as pyseekdb does for a collection
+ * created with an embedding function and no dimension).
  * @function embedding_dimension
- * @tparam function ef an embedding function: a list of documents in, one
- *   vector (a list of numbers) per document out
- * @treturn[1] integer the length of the vector it returned, 1 to 4096
- * @return[2] `nil, errmsg` when it raised an error or returned no proper vector
+ * @tparam table vectors what the function returned for `{"seekdb"}`
+ * @treturn[1] integer the length of its one vector, 1 to 16313
+ * @return[2] `nil, errmsg` when it is not one proper vector
+ */
+
+/***
+ * Seconds of a monotonic clock (`CLOCK_MONOTONIC`): wall time, unlike
+ * `os.clock`. Also `seekdb.now`.
+ * @function now
+ * @treturn number seconds
  */
 
 /***
@@ -44,7 +53,8 @@
  * @function sql
  * @tparam string dialect `"seekdb"` or `"mariadb"`
  * @tparam string method `"create_collection"`, `"upsert"`, `"add"`,
- *   `"update"`, `"delete"`, `"get"`, `"count"` or `"query"`
+ *   `"update"`, `"delete"`, `"get"`, `"count"` or `"query"` (and the
+ *   methods added since: the golden tests use them all)
  * @param ... the method's arguments, after the connection
  * @treturn {string,...} the statements, in order
  * @raise when `method` is not one of those, or its arguments are wrong
@@ -55,7 +65,7 @@
  * `text` true, also the text `"[1,2]"` that seekdb may send.
  * @function decode_vector
  * @tparam string data the column's value
- * @tparam integer dim the number of numbers expected, 1 to 65536
+ * @tparam integer dim the number of numbers expected, 1 to 65535
  * @tparam[opt] boolean text accept the text form too
  * @treturn {number,...}|nil the numbers, or `nil` when `data` is not a
  *   vector of `dim` numbers
@@ -74,7 +84,7 @@ static int core_decode_vector(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
   lua_Integer dim = luaL_checkinteger(L, 2);
-  luaL_argcheck(L, dim >= 1 && dim <= 65536, 2, "dimension out of range");
+  luaL_argcheck(L, dim >= 1 && dim <= DIM_MAX_ANY, 2, "dimension out of range");
   if (!vec_push(L, s, len, (int)dim, lua_toboolean(L, 3))) lua_pushnil(L);
   return 1;
 }
@@ -89,7 +99,6 @@ static int core_now(lua_State *L) {
 SEEKDB_API int luaopen_seekdb_core(lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"connect", conn_open},
-    {"start_connect", conn_start_open},
     {"embedding_dimension", embed_probe},
     {"sql", conn_dry},
     {"decode_vector", core_decode_vector},

@@ -1,5 +1,5 @@
 /* Filters: pyseekdb's `where` (metadata) and `where_document` operators,
- * translated to SQL conditions with every operand escaped.
+ * translated to SQL conditions; every operand is a hex literal (_utf8mb4 X'..').
  *
  *   {k = v}, {k = {$eq = v}}     JSON_OVERLAPS(JSON_EXTRACT(metadata, '$.k'), [v])
  *   {k = {$ne = v}}              NOT JSON_OVERLAPS(...)

@@ -20,13 +20,14 @@
 static const char *const query_fields[] = {"query_embeddings", "query_texts", "n_results", "where",
                                            "where_document", "include", NULL};
 
-enum { A_TABLE = 2, A_DIM = 3, A_DIST = 4, A_ARGS = 5, A_EF = 6,
+enum { A_TABLE = 2, A_DIM = 3, A_DIST = 4, A_ARGS = 5, A_EF = 6, A_EFS = 7,
        S_QE, S_QT, S_WHERE, S_WDOC, S_VECS, S_OUT, S_DRY, S_INNER };
 
 typedef struct query_state {
   char table[TABLE_NAME_SIZE];
   int dim, dist, inc, cond;
   lua_Integer n_results, nq, q, k;
+  lua_Integer ef_search;  /* MariaDB: the collection's configuration.hnsw.ef_search, 0: the session's */
 } query_state;
 
 static void query_next(lua_State *L, op_t *op);
@@ -170,6 +171,11 @@ static void query_next(lua_State *L, op_t *op) {
   v = (const float *)lua_touserdata(L, S_VECS) + s->q * s->dim;
   s->q++;
   op->sql.len = 0;
+  if (s->ef_search) { /* MariaDB keeps ef_search out of the index: per statement */
+    sb_adds(&op->sql, "SET STATEMENT mhnsw_ef_search=");
+    sb_addint(&op->sql, s->ef_search);
+    sb_adds(&op->sql, " FOR ");
+  }
   select_head(op, s->inc & ~INC_DIST);
   sb_addc(&op->sql, ',');
   add_distance(op, fn, v, s->dim);
@@ -185,18 +191,32 @@ static void query_next(lua_State *L, op_t *op) {
   op_sql(L, op, SQL_RESULT | SQL_WARN | SQL_TIMED, query_rows);
 }
 
-/* query(table, dimension, distance, args, embedding_function) */
+/* query(table, dimension, distance, args, embedding_function, ef_search) */
 static void query_start(lua_State *L, op_t *op) {
   query_state *s = op->state;
   op_table(L, op, A_TABLE, s->table);
   s->dim = op_dimension(L, op, A_DIM);
   s->dist = luaL_checkoption(L, A_DIST, "cosine", distance_names);
   if (lua_type(L, A_ARGS) != LUA_TTABLE) op_argerror(L, op, 1, "table expected, got %s", luaL_typename(L, A_ARGS));
-  lua_settop(L, A_EF);
+  lua_settop(L, A_EFS);
+  if (!lua_isnil(L, A_EFS)) {
+    int isint;
+    s->ef_search = lua_tointegerx(L, A_EFS, &isint);
+    if (!isint || lua_type(L, A_EFS) != LUA_TNUMBER || s->ef_search < 1 || s->ef_search > HNSW_EFS_MAX_MARIADB)
+      op_argerror(L, op, 1, "not a collection's ef_search (use the collection's methods)");
+    if (op->dialect != DIALECT_MARIADB) s->ef_search = 0; /* seekdb has it in the index */
+  }
   op_check_fields(L, op, A_ARGS, query_fields);
   s->inc = include_parse(L, op, A_ARGS, INC_DOC | INC_META | INC_DIST, INC_DOC | INC_META | INC_EMB | INC_DIST);
   s->n_results = opt_count(L, op, A_ARGS, "n_results", 10);
   if (s->n_results < 1) op_argerror(L, op, 1, "n_results must be at least 1");
+  if (s->n_results > N_RESULTS_MAX(op->dialect))
+    op_fail(L, op, "n_results %I is more than %s: ask for fewer, or page through the rows with get{limit, offset}",
+            s->n_results, op->dialect == DIALECT_MARIADB
+                ? "MariaDB's vector search answers (at most 10000: its index looks at 10,000 candidates at a "
+                  "time, and beyond that rows go missing)"
+                : "seekdb's vector search answers (at most 16384: seekdb and OceanBase cap an approximate "
+                  "search's LIMIT + OFFSET at 16,384)");
   if (s->dist == DIST_IP && op->dialect == DIALECT_MARIADB)
     op_fail(L, op, "MariaDB has no inner-product distance");
   lua_getfield(L, A_ARGS, "query_embeddings"); /* S_QE */

@@ -3,9 +3,9 @@
  *
  * Layering (no file calls up into the one that calls it):
  *   core.c, conn.c              the module, the connection userdata, connecting
- *   collection.c write.c read.c query.c delete.c sql.c
+ *   collection.c write.c read.c query.c delete.c sql.c hybrid.c
  *                               the methods: each a chain of continuations
- *   collect.c write_text.c write_bulk.c sqlfrag.c filter.c embed.c tls.c
+ *   collect.c write_text.c write_bulk.c sqlfrag.c filter.c embed.c tls.c hybrid_parm.c
  *                               what the methods are made of
  *   call.c                      the runtime: runs a call's continuations, its
  *                               statements (non-blocking), waits, deadlines
@@ -105,6 +105,7 @@ struct op {
   int embed_ok;             /* its call succeeded (result on top) or raised (error on top) */
   int done, nret;           /* op_return: the results are the top nret values */
   op_fn retry_again;        /* retry.c: where the transaction starts again */
+  int lock_waits_retried;   /* retry.c: runs again after a lock wait timeout */
   double retry_backoff;
   unsigned int rng;         /* jitter for backoffs */
   const char *connect_host; /* the connect call's parameters */
@@ -127,7 +128,7 @@ int call_blocking(lua_State *L, const method_t *m);
 int call_start(lua_State *L, const method_t *m, int sliced);
 /* core.sql(dialect, name, ...): the call as a dry run, its statements collected. */
 int call_dry(lua_State *L, const method_t *m, int dialect);
-/* core.connect / core.start_connect: m starts with a new connection at slot 1. */
+/* core.connect(opts[, resumable]): m starts with a new connection at slot 1. */
 int call_connect(lua_State *L, const method_t *m, conn_t *c, double limit, int resumable);
 void call_register(lua_State *L);
 /* The connection is closing (close, __gc): end its call hard, if any. */
@@ -143,6 +144,10 @@ void op_yield(lua_State *L, op_t *op, op_fn next);
 void op_sleep(lua_State *L, op_t *op, double seconds, op_fn next);
 void op_connect(lua_State *L, op_t *op, op_fn next);
 void op_return(lua_State *L, op_t *op, int nret);
+/* A failure as the next piece sees it (op->err, errstate, errmsg): a
+ * SQLSTATE that is not five letters or digits becomes HY000, the message is
+ * made text (what a hostile server sent may be any bytes). */
+void op_record_error(op_t *op, unsigned int no, const char *state, const char *msg);
 /* Is this step's time up? (Resumable calls do Lua work in slices.) */
 int op_slice_over(op_t *op);
 /* Seconds left before the call's deadline; a large number when it has none. */
@@ -171,20 +176,34 @@ int op_dry_result(lua_State *L, op_t *op);
 unsigned long long op_affected(op_t *op);
 const char *valid_collection_name(const char *name, size_t len, size_t max);
 int dialect_from_name(lua_State *L, int idx);
+/* admin.c: whether the server is seekdb of at least that version (its
+ * VERSION() says seekdb-v<x.y.z>); a dry run (no connection) says yes. */
+int seekdb_at_least(const conn_t *c, int major, int minor, int patch);
 const char *dialect_name(int dialect);
 
 /* ---- conn.c ------------------------------------------------------------------------ */
 int conn_open(lua_State *L);
-int conn_start_open(lua_State *L);
 void conn_register(lua_State *L);
 
 /* ---- tls.c --------------------------------------------------------------------------- */
+/* tls.c: the TLS options. tls_setup reads them from the options table at idx
+ * (raising on misuse) and sets them on my before connecting. tls_check comes
+ * right after mysql_real_connect (connected: it succeeded): 1 if the
+ * connection may be used, else 0 with the reason in my's error. tls_info adds
+ * tls (version or false) and tls_cipher to the table on top. */
+void tls_setup(lua_State *L, int idx, MYSQL *my);
+int tls_check(lua_State *L, int idx, MYSQL *my, int connected);
+void tls_info(lua_State *L, MYSQL *my);
 
 /* ---- the methods ---------------------------------------------------------------------- */
 extern const method_t coll_create_method, coll_describe_method, coll_list_method, coll_has_method,
     coll_delete_method;
 extern const method_t upsert_method, add_method, update_method;
 extern const method_t delete_method, get_method, count_method, query_method, sql_method;
+/* admin.c: databases, refresh_index; collection.c: fork */
+extern const method_t db_create_method, db_get_method, db_list_method, db_delete_method, refresh_method;
+extern const method_t coll_fork_method;
+extern const method_t hybrid_search_method; /* hybrid.c */
 
 /* ---- filter.c ------------------------------------------------------------------------- */
 int filter_build(lua_State *L, op_t *op, int arg, int where, int where_document);

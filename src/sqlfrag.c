@@ -183,10 +183,12 @@ int ids_check(lua_State *L, op_t *op, int idx, lua_Integer *seen) {
 }
 
 /* Appends "_id IN (X'..',...)" with ids list[*next ..] while the statement
- * stays under the packet size (at least one id); advances *next. */
+ * stays under the packet size and the list under ID_LIST_BYTES (at least
+ * one id); advances *next. */
 void add_id_list(lua_State *L, op_t *op, int list, lua_Integer *next, size_t reserve) {
   lua_Integer n = (lua_Integer)lua_rawlen(L, list), first = *next;
-  size_t limit = op_statement_target(op);
+  size_t limit = op_statement_target(op), cap = op->sql.len + reserve + ID_LIST_BYTES;
+  if (cap < limit) limit = cap;
   sb_adds(&op->sql, "_id IN (");
   for (; *next <= n; (*next)++) {
     size_t len;

@@ -216,6 +216,7 @@ static void write_done(lua_State *L, op_t *op) {
 static void write_rows(lua_State *L, op_t *op) {
   batch_t *b = op->state;
   b->pos = 0;
+  b->text_rows = 0;
   if (b->no_vectors) {
     /* Every row written exists and is locked, so the INSERT half never
      * happens; the column is listed (with a zero vector) only to satisfy

@@ -154,14 +154,17 @@ void write_bulk(lua_State *L, op_t *op, batch_t *b, op_fn done) {
   b->done = done;
   if (!b->bulk && !(b->bulk = calloc(1, sizeof *b->bulk))) op_fail(L, op, "not enough memory");
   k = b->bulk;
-  /* _id, then document, embedding, metadata as the call has them; documents
-   * and metadata as bytes (BLOB), which no session charset converts */
+  /* _id, then document, embedding, metadata as the call has them. All as
+   * bytes (BLOB): a MYSQL_TYPE_STRING parameter is read in the session's
+   * character_set_client, so after SET NAMES gbk the UTF-8 would be
+   * converted (or refused); the utf8mb4 columns, JSON too, take bytes as
+   * they are. */
   k->ncols = 0;
   memset(k->bind, 0, sizeof k->bind);
   k->bind[k->ncols++].buffer_type = MYSQL_TYPE_BLOB;
-  if (cols & COL_DOC) k->bind[k->ncols++].buffer_type = MYSQL_TYPE_STRING;
+  if (cols & COL_DOC) k->bind[k->ncols++].buffer_type = MYSQL_TYPE_BLOB;
   if (cols & COL_EMB) k->bind[k->ncols++].buffer_type = MYSQL_TYPE_BLOB;
-  if (cols & COL_META) k->bind[k->ncols++].buffer_type = MYSQL_TYPE_STRING;
+  if (cols & COL_META) k->bind[k->ncols++].buffer_type = MYSQL_TYPE_BLOB;
   /* a new attempt (after a deadlock) prepares again: its time limits are new */
   s->len = 0;
   add_head(s, b->table, cols);

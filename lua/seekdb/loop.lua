@@ -26,8 +26,25 @@ local function finish(call, wait, pause, st, ...)
   return finish(call, wait, pause, call:resume())
 end
 
-local function drive(call, wait, pause)
+local function start(call, wait, pause)
   return finish(call, wait, pause, call:resume())
+end
+
+-- An error raised out of the driver (its own code, the host's wait, a
+-- finalizer that runs meanwhile, memory) must not leave the call
+-- unfinished, its client busy: the call fails with it, ends in place (its
+-- statement awaited, its transaction rolled back), and the error goes on.
+local function settle(call, ok, ...)
+  if ok then return ... end
+  local err = ...
+  if call:fail(err) then
+    while call:resume() == "wait" do call:wait() end -- "done" raises err
+  end
+  error(err, 0)
+end
+
+local function drive(call, wait, pause)
+  return settle(call, pcall(start, call, wait, pause))
 end
 
 local function wait_here(call) call:wait() end
@@ -183,31 +200,95 @@ end
 
 -- ngx_lua's phases where ngx.sleep may yield to nginx.
 local ngx_yields = { rewrite = true, access = true, content = true, timer = true,
-                     ssl_cert = true, ssl_session_fetch = true, preread = true }
+                     ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true, preread = true }
 
---- nginx (ngx_lua): nginx has no way to wait on a foreign socket, so the
+-- ngx.sleep counts whole milliseconds: less is 0, a 0 ms timer, for which
+-- stock ngx_lua (without OpenResty's delayed-events patch to nginx) writes
+-- a warning to the error log every time. Its waits are 1 ms at least.
+local MS = 0.001
+
+--- The longest the ngx driver sleeps between two looks at a slow statement
+-- (seconds).
+loop.ngx_max_sleep = 0.005
+
+--- The name of an nginx `thread_pool` whose threads wait on the database
+-- sockets for the ngx driver, each for a few milliseconds at a time (nil:
+-- it only polls with timers). See loop.ngx.
+loop.ngx_thread_pool = nil
+
+local poll_fd -- ffi's poll, in a pool thread's LuaJIT
+
+--- Runs in a pool thread (ngx.run_worker_thread): waits until the socket fd
+-- is ready for events ("r", "w", "rw") or timeout seconds pass.
+function loop.ngx_poll(fd, events, timeout)
+  if not poll_fd then
+    local ffi = require "ffi"
+    pcall(ffi.cdef, "struct seekdb_pollfd { int fd; short events; short revents; };")
+    pcall(ffi.cdef, "int poll(struct seekdb_pollfd *fds, unsigned long nfds, int timeout);")
+    local p = ffi.new("struct seekdb_pollfd[1]")
+    local C = ffi.C
+    poll_fd = function(f, ev, ms)
+      p[0].fd, p[0].revents = f, 0
+      p[0].events = (ev:find("r", 1, true) and 1 or 0) + (ev:find("w", 1, true) and 4 or 0) -- POLLIN, POLLOUT
+      return C.poll(p, 1, ms)
+    end
+  end
+  poll_fd(fd, events or "r", math.floor((timeout or 0) * 1000 + 0.5))
+  return true
+end
+
+local function post(_, sem) sem:post(1) end
+
+-- the phases where ngx.run_worker_thread may be called
+local ngx_threads = { rewrite = true, access = true, content = true }
+
+--- nginx (ngx_lua): nginx cannot wait on a socket it did not open, so the
 -- request's coroutine sleeps (ngx.sleep: other requests run meanwhile) and
--- looks again, 0.5 ms first, up to every 5 ms for a slow statement. Where
--- ngx.sleep is not allowed (init phases), the call waits in place.
+-- looks again. Per statement: one turn of nginx's event loop first, then
+-- sleeps of half the time the statement has taken so far, 1 ms at least
+-- (nginx's timers count whole milliseconds) and loop.ngx_max_sleep (5 ms) at
+-- most. Between slices of a long call's own work, one turn of the loop.
+-- With loop.ngx_thread_pool set, a thread of that pool waits on the socket
+-- for the first loop.ngx_max_sleep of each statement instead
+-- (ngx.run_worker_thread): a fast statement wakes its request as soon as the
+-- server answers; a slow one gives the thread back and is polled with
+-- timers. Where ngx.sleep is not allowed (init phases, pool threads), the
+-- call waits in place.
 function loop.ngx()
   local ngx = rawget(_G, "ngx")
   return {
     sliced = true,
     run = function(call)
-      if not ngx or not ngx_yields[ngx.get_phase()] then return drive(call, wait_here, nothing) end
-      local delay = 0
-      local function wait(_, fd, _, timeout)
-        if not fd then
-          delay = 0
-          return ngx.sleep(timeout or 0)
-        end
-        local d = delay
-        if timeout and timeout < d then d = timeout end
-        ngx.sleep(d)
-        delay = delay == 0 and 0.0005 or math.min(delay * 2, 0.005)
+      local phase = ngx and ngx.get_phase and ngx.get_phase()
+      if not ngx_yields[phase] then return drive(call, wait_here, nothing) end
+      local sem, last
+      -- one turn of the event loop: a 0 ms timer wakes this coroutine
+      local function turn()
+        sem = sem or require("ngx.semaphore").new()
+        if ngx.timer.at(0, post, sem) then sem:wait(1) else ngx.sleep(MS) end
       end
-      local function pause() ngx.sleep(0) end
-      return drive(call, wait, pause)
+      local function wait(_, fd, events, timeout, waited)
+        if not fd then return ngx.sleep(math.max(timeout or 0, MS)) end
+        waited = waited or 0
+        local pool, span = loop.ngx_thread_pool, loop.ngx_max_sleep
+        if pool and ngx_threads[phase] and span - waited >= MS then -- a pool thread waits for the first few ms
+          local t = span - waited
+          if timeout and timeout < t then t = timeout end
+          local ok, err = ngx.run_worker_thread(pool, "seekdb.loop", "ngx_poll", fd, events, t)
+          if ok then return end
+          loop.ngx_thread_pool = nil
+          ngx.log(ngx.WARN, "seekdb: waiting with timers: thread pool '", pool, "' failed: ", err)
+        end
+        if not last or waited < last then -- a new statement
+          last = waited
+          return turn()
+        end
+        last = waited
+        local d = math.min(math.max(waited * 0.5, MS), loop.ngx_max_sleep)
+        if timeout and timeout < d then d = math.max(timeout, MS) end
+        ngx.sleep(d)
+      end
+      return drive(call, wait, turn)
     end,
   }
 end
