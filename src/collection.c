@@ -624,7 +624,7 @@ static void read_config(lua_State *L, op_t *op, create_state *s) {
   if (lua_isnil(L, C_CONFIG)) return;
   if (lua_type(L, C_CONFIG) != LUA_TTABLE)
     op_argerror(L, op, 1, "configuration must be a table, got %s", luaL_typename(L, C_CONFIG));
-  op_check_fields(L, op, C_CONFIG, config_fields);
+  op_check_fields(L, op, C_CONFIG, NULL, config_fields);
   o->m = config_int(L, op, C_CONFIG, "m", maria ? HNSW_M_MIN_MARIADB : HNSW_M_MIN_SEEKDB,
                     maria ? HNSW_M_MAX_MARIADB : HNSW_M_MAX_SEEKDB);
   o->ef_construction = config_int(L, op, C_CONFIG, "ef_construction", HNSW_EFC_MIN, HNSW_EFC_MAX);

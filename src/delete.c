@@ -71,7 +71,7 @@ static void delete_start(lua_State *L, op_t *op) {
   op_table(L, op, A_TABLE, d->table);
   if (lua_type(L, A_ARGS) != LUA_TTABLE) op_argerror(L, op, 1, "table expected, got %s", luaL_typename(L, A_ARGS));
   lua_settop(L, A_ARGS);
-  op_check_fields(L, op, A_ARGS, delete_fields);
+  op_check_fields(L, op, A_ARGS, NULL, delete_fields);
   lua_getfield(L, A_ARGS, "ids");            /* S_IDS */
   lua_getfield(L, A_ARGS, "where");          /* S_WHERE */
   lua_getfield(L, A_ARGS, "where_document"); /* S_WDOC */

@@ -84,3 +84,31 @@ int embed_probe(lua_State *L) {
   lua_pushinteger(L, dim);
   return 1;
 }
+
+/* A query_texts list (a string is a list of one), checked for the embedding
+ * function at slot ef: its length. name is the argument's name in messages,
+ * alt what to pass instead when there is no embedding function. */
+lua_Integer embed_texts_check(lua_State *L, op_t *op, int slot, int ef, const char *name, const char *alt) {
+  lua_Integer i, n;
+  if (lua_type(L, slot) == LUA_TSTRING) {
+    lua_createtable(L, 1, 0);
+    lua_pushvalue(L, slot);
+    lua_rawseti(L, -2, 1);
+    lua_replace(L, slot);
+  }
+  if (lua_type(L, slot) != LUA_TTABLE)
+    op_argerror(L, op, 1, "%s must be a string or a list of strings, got %s", name, luaL_typename(L, slot));
+  n = (lua_Integer)lua_rawlen(L, slot);
+  if (!seq_exact_full(L, slot, n)) op_argerror(L, op, 1, "%s must be a list with keys 1..n", name);
+  if (n == 0) op_fail(L, op, "%s is empty", name);
+  for (i = 1; i <= n; i++) {
+    lua_rawgeti(L, slot, i);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      op_argerror(L, op, 1, "%s[%I] must be a string, got %s", name, i, luaL_typename(L, -1));
+    lua_pop(L, 1);
+  }
+  if (lua_isnil(L, ef))
+    op_fail(L, op, "%s need the collection's embedding function, and it has none: "
+                   "pass %s, or give the collection an embedding_function", name, alt);
+  return n;
+}

@@ -81,20 +81,7 @@ static int part_table(lua_State *L, op_t *op, int idx, const char *name, const c
   if (lua_isnil(L, idx)) return 0;
   if (lua_type(L, idx) != LUA_TTABLE)
     op_argerror(L, op, 1, "%s must be a table, got %s", name, luaL_typename(L, idx));
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-    int f = 0;
-    while (k && fields[f] && strcmp(k, fields[f]) != 0) f++;
-    if (!k || !fields[f]) {
-      lua_pushliteral(L, "");
-      for (f = 0; fields[f]; f++) lua_pushfstring(L, "%s%s", f ? ", " : "", fields[f]);
-      lua_concat(L, f + 1);
-      op_argerror(L, op, 1, "unknown field '%s' in %s: %s takes %s", k ? k : luaL_typename(L, -3), name, name,
-                  lua_tostring(L, -1));
-    }
-    lua_pop(L, 1);
-  }
+  op_check_fields(L, op, idx, name, fields);
   return 1;
 }
 
@@ -157,27 +144,7 @@ static void texts_embedded(lua_State *L, op_t *op) {
 
 /* knn.query_texts: checked, then to the embedding function. */
 static void ask_embeddings(lua_State *L, op_t *op, hybrid_state *s) {
-  lua_Integer i;
-  if (lua_type(L, S_QT) == LUA_TSTRING) {
-    lua_createtable(L, 1, 0);
-    lua_pushvalue(L, S_QT);
-    lua_rawseti(L, -2, 1);
-    lua_replace(L, S_QT);
-  }
-  if (lua_type(L, S_QT) != LUA_TTABLE)
-    op_argerror(L, op, 1, "knn.query_texts must be a string or a list of strings, got %s", luaL_typename(L, S_QT));
-  s->nvec = (lua_Integer)lua_rawlen(L, S_QT);
-  if (!seq_exact_full(L, S_QT, s->nvec)) op_argerror(L, op, 1, "knn.query_texts must be a list with keys 1..n");
-  if (s->nvec == 0) op_fail(L, op, "knn.query_texts is empty");
-  for (i = 1; i <= s->nvec; i++) {
-    lua_rawgeti(L, S_QT, i);
-    if (lua_type(L, -1) != LUA_TSTRING)
-      op_argerror(L, op, 1, "knn.query_texts[%I] must be a string, got %s", i, luaL_typename(L, -1));
-    lua_pop(L, 1);
-  }
-  if (lua_isnil(L, A_EF))
-    op_fail(L, op, "knn.query_texts need the collection's embedding function, and it has none: "
-                   "pass knn.query_embeddings, or give the collection an embedding_function");
+  s->nvec = embed_texts_check(L, op, S_QT, A_EF, "knn.query_texts", "knn.query_embeddings");
   lua_newuserdatauv(L, (size_t)s->nvec * s->dim * sizeof(float), 0); /* S_VECS */
   lua_pushvalue(L, S_QT);
   op_embed(L, op, A_EF, texts_embedded);
@@ -198,7 +165,7 @@ static void hybrid_start(lua_State *L, op_t *op) {
   s->dist = luaL_checkoption(L, A_DIST, "cosine", distance_names);
   if (lua_type(L, A_ARGS) != LUA_TTABLE) op_argerror(L, op, 1, "table expected, got %s", luaL_typename(L, A_ARGS));
   lua_settop(L, A_EF);
-  op_check_fields(L, op, A_ARGS, hybrid_fields);
+  op_check_fields(L, op, A_ARGS, NULL, hybrid_fields);
   s->inc = include_parse(L, op, A_ARGS, INC_DOC | INC_META | INC_DIST, INC_DOC | INC_META | INC_EMB | INC_DIST);
   s->n_results = opt_count(L, op, A_ARGS, "n_results", 10);
   if (s->n_results < 1) op_argerror(L, op, 1, "n_results must be at least 1");

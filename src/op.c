@@ -50,8 +50,9 @@ size_t op_statement_target(op_t *op) {
 }
 
 /* Refuses fields of an options table that the method does not know (a typo
- * like `metadata` for `metadatas` would otherwise be silently ignored). */
-void op_check_fields(lua_State *L, op_t *op, int idx, const char *const fields[]) {
+ * like `metadata` for `metadatas` would otherwise be silently ignored). part
+ * names a nested table (hybrid_search's "knn"), NULL for the arguments. */
+void op_check_fields(lua_State *L, op_t *op, int idx, const char *part, const char *const fields[]) {
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
@@ -61,6 +62,9 @@ void op_check_fields(lua_State *L, op_t *op, int idx, const char *const fields[]
       lua_pushliteral(L, "");
       for (f = 0; fields[f]; f++) lua_pushfstring(L, "%s%s", f ? ", " : "", fields[f]);
       lua_concat(L, f + 1);
+      if (part)
+        op_argerror(L, op, 1, "unknown field '%s' in %s: %s takes %s", k ? k : luaL_typename(L, -3), part, part,
+                    lua_tostring(L, -1));
       op_argerror(L, op, 1, "unknown field '%s': %s takes %s", k ? k : luaL_typename(L, -3), op->fname,
                   lua_tostring(L, -1));
     }

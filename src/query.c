@@ -69,27 +69,7 @@ static void read_vectors(lua_State *L, op_t *op, query_state *s) {
 static void query_embedded(lua_State *L, op_t *op);
 
 static void ask_embeddings(lua_State *L, op_t *op, query_state *s) {
-  lua_Integer i;
-  if (lua_type(L, S_QT) == LUA_TSTRING) {
-    lua_createtable(L, 1, 0);
-    lua_pushvalue(L, S_QT);
-    lua_rawseti(L, -2, 1);
-    lua_replace(L, S_QT);
-  }
-  if (lua_type(L, S_QT) != LUA_TTABLE)
-    op_argerror(L, op, 1, "query_texts must be a string or a list of strings, got %s", luaL_typename(L, S_QT));
-  s->nq = (lua_Integer)lua_rawlen(L, S_QT);
-  if (!seq_exact_full(L, S_QT, s->nq)) op_argerror(L, op, 1, "query_texts must be a list with keys 1..n");
-  if (s->nq == 0) op_fail(L, op, "query_texts is empty");
-  for (i = 1; i <= s->nq; i++) {
-    lua_rawgeti(L, S_QT, i);
-    if (lua_type(L, -1) != LUA_TSTRING)
-      op_argerror(L, op, 1, "query_texts[%I] must be a string, got %s", i, luaL_typename(L, -1));
-    lua_pop(L, 1);
-  }
-  if (lua_isnil(L, A_EF))
-    op_fail(L, op, "query_texts need the collection's embedding function, and it has none: "
-                   "pass query_embeddings, or give the collection an embedding_function");
+  s->nq = embed_texts_check(L, op, S_QT, A_EF, "query_texts", "query_embeddings");
   lua_newuserdatauv(L, (size_t)s->nq * s->dim * sizeof(float), 0); /* S_VECS */
   lua_pushvalue(L, S_QT);
   op_embed(L, op, A_EF, query_embedded);
@@ -206,7 +186,7 @@ static void query_start(lua_State *L, op_t *op) {
       op_argerror(L, op, 1, "not a collection's ef_search (use the collection's methods)");
     if (op->dialect != DIALECT_MARIADB) s->ef_search = 0; /* seekdb has it in the index */
   }
-  op_check_fields(L, op, A_ARGS, query_fields);
+  op_check_fields(L, op, A_ARGS, NULL, query_fields);
   s->inc = include_parse(L, op, A_ARGS, INC_DOC | INC_META | INC_DIST, INC_DOC | INC_META | INC_EMB | INC_DIST);
   s->n_results = opt_count(L, op, A_ARGS, "n_results", 10);
   if (s->n_results < 1) op_argerror(L, op, 1, "n_results must be at least 1");

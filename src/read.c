@@ -157,7 +157,7 @@ static void get_start(lua_State *L, op_t *op) {
   }
   if (lua_type(L, A_ARGS) != LUA_TTABLE) op_argerror(L, op, 1, "table expected, got %s", luaL_typename(L, A_ARGS));
   lua_settop(L, A_ARGS);
-  op_check_fields(L, op, A_ARGS, get_fields);
+  op_check_fields(L, op, A_ARGS, NULL, get_fields);
   g->inc = include_parse(L, op, A_ARGS, INC_DOC | INC_META, INC_DOC | INC_META | INC_EMB);
   g->limit = opt_count(L, op, A_ARGS, "limit", 100);
   g->offset = opt_count(L, op, A_ARGS, "offset", 0);

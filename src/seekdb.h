@@ -160,7 +160,7 @@ size_t op_statement_limit(op_t *op);
 /* How large a statement of many rows (or ids) should grow: the limit, or in
  * a resumable call about STATEMENT_TARGET bytes; one row may exceed it. */
 size_t op_statement_target(op_t *op);
-void op_check_fields(lua_State *L, op_t *op, int idx, const char *const fields[]);
+void op_check_fields(lua_State *L, op_t *op, int idx, const char *part, const char *const fields[]);
 int op_fail(lua_State *L, op_t *op, const char *fmt, ...);
 int op_argerror(lua_State *L, op_t *op, int arg, const char *fmt, ...);
 int op_sqlfail(lua_State *L, op_t *op);
@@ -208,7 +208,8 @@ extern const method_t hybrid_search_method; /* hybrid.c */
 /* ---- filter.c ------------------------------------------------------------------------- */
 int filter_build(lua_State *L, op_t *op, int arg, int where, int where_document);
 
-/* ---- embed.c: checking what an embedding function returned --------------------------- */
+/* ---- embed.c: checking what goes to an embedding function and what it returned -------- */
+lua_Integer embed_texts_check(lua_State *L, op_t *op, int slot, int ef, const char *name, const char *alt);
 int embed_check(lua_State *L, int res, lua_Integer m, const char *what, lua_Integer first, int dim,
                 float *out);
 int embed_failed(lua_State *L, op_t *op, int idx, const char *what, lua_Integer first, lua_Integer last);

@@ -330,7 +330,7 @@ static void write_start(lua_State *L, op_t *op, int mode) {
   if (b->chunk < 1) op_argerror(L, op, 1, "embedding_chunk_size must be at least 1");
   if (lua_type(L, A_ARGS) != LUA_TTABLE)
     op_argerror(L, op, 1, "table expected, got %s", luaL_typename(L, A_ARGS));
-  op_check_fields(L, op, A_ARGS, write_fields);
+  op_check_fields(L, op, A_ARGS, NULL, write_fields);
   lua_getfield(L, A_ARGS, "ids");        /* F_IDS */
   lua_getfield(L, A_ARGS, "embeddings"); /* F_EMB */
   lua_getfield(L, A_ARGS, "documents");  /* F_DOC */
