@@ -411,7 +411,7 @@ local CLIENT_OPTIONS = {
 -- `ssl_capath`, `ssl_cert`, `ssl_key`, `ssl_cipher` (the negotiated cipher
 -- must be one of these names), `tls_version` ("TLSv1.2", "TLSv1.3" or
 -- "TLSv1.2,TLSv1.3"); any TLS option requires TLS, as `ssl` does (see the
--- README, Security), `dialect` ("auto", "seekdb" or "mariadb"), `max_packet`
+-- README, TLS), `dialect` ("auto", "seekdb" or "mariadb"), `max_packet`
 -- (bytes per statement, at most the server's max_allowed_packet),
 -- `text_protocol` (true: write with multi-row SQL text even where MariaDB's
 -- faster bulk protocol is available), `pipeline` (false: check every item of
@@ -473,24 +473,8 @@ function Client:is_closed()
   return self._conn:is_closed()
 end
 
--- (env SEEKDB_PASSWORD or empty), `database` (env SEEKDB_DATABASE or `test`),
--- `tenant` (login as user@tenant), `socket` (a unix socket path),
--- `connect_timeout` (seconds, 10), `read_timeout` and `write_timeout`
--- (seconds the server may stay silent during a statement, 60 each),
--- `timeout` (seconds a whole call may take, across retries and lock waits;
--- none by default), `loop` (how calls wait: nil for the blocking form,
--- "cqueues", "luv", "ngx", "yield", or a function(fd, events, timeout)),
--- `slice` (seconds of work per step of a call under a loop, 0.0005), `ssl`
--- (TLS or no connection: nothing is sent to a server that offers no TLS),
--- `ssl_verify` (also check the server's certificate and name), `ssl_ca`,
--- `ssl_capath`, `ssl_cert`, `ssl_key`, `ssl_cipher` (the negotiated cipher
--- must be one of these names), `tls_version` ("TLSv1.2", "TLSv1.3" or
--- "TLSv1.2,TLSv1.3"); any TLS option requires TLS, as `ssl` does (see the
--- README, Security), `dialect` ("auto", "seekdb" or "mariadb"), `max_packet`
--- (bytes per statement, at most the server's max_allowed_packet),
--- `text_protocol` (true: write with multi-row SQL text even where MariaDB's
--- faster bulk protocol is available), `pipeline` (false: check every item of
--- a large write before any SQL instead of while earlier rows are sent),
+--- What the client is connected to: `{dialect =, version =, max_packet =,
+-- timeout =, tls =, tls_cipher =}`.
 function Client:info()
   check_self(self, Client, "info")
   return result(self._conn:info())

@@ -164,7 +164,7 @@ static void db_get_start(lua_State *L, op_t *op) {
   op_dry_begin(L, op);
   schemata_head(op);
   sb_adds(&op->sql, " WHERE SCHEMA_NAME = ");
-  sb_addquoted(&op->sql, name, strlen(name), 0);
+  sb_addquoted(&op->sql, name, strlen(name));
   op_sql(L, op, SQL_RESULT, db_got);
 }
 

@@ -101,9 +101,9 @@ void sb_addhex(sbuf *b, const void *p, size_t n) {
  * charset and sql_mode, and the introducer names the charset of the bytes, so
  * the server reads them as UTF-8 whatever character_set_connection is (and
  * gives the literal utf8mb4's default collation, as a plain literal has in a
- * utf8mb4 session). All statement text is then ASCII. */
-void sb_addquoted(sbuf *b, const char *s, size_t n, int no_backslash) {
-  (void)no_backslash; /* hex needs no escaping in any sql_mode */
+ * utf8mb4 session), and NO_BACKSLASH_ESCAPES changes nothing. All statement
+ * text is then ASCII. */
+void sb_addquoted(sbuf *b, const char *s, size_t n) {
   sb_adds(b, "_utf8mb4 ");
   sb_addhex(b, s, n);
 }

@@ -45,9 +45,8 @@ size_t i64_digits(char *out, long long v);
 /* X'...': any bytes, safe whatever the sql_mode or charset. */
 void sb_addhex(sbuf *b, const void *p, size_t n);
 /* A text value: _utf8mb4 X'...', whose meaning depends on neither the
- * session charset nor the sql_mode (no_backslash is no longer needed; kept
- * so that callers stay as they are). s must be valid UTF-8. */
-void sb_addquoted(sbuf *b, const char *s, size_t n, int no_backslash);
+ * session charset nor the sql_mode. s must be valid UTF-8. */
+void sb_addquoted(sbuf *b, const char *s, size_t n);
 /* `name` for an identifier already validated to contain no backquote. */
 void sb_addident(sbuf *b, const char *s);
 

@@ -106,7 +106,7 @@ static void ddl_catalog(sbuf *b, int dialect) {
 }
 
 static void add_name(op_t *op, const char *name) {
-  sb_addquoted(&op->sql, name, strlen(name), 0);
+  sb_addquoted(&op->sql, name, strlen(name));
 }
 
 /* The collection name at idx, checked: a v1 name (the table c$v1$<name>)
@@ -356,20 +356,20 @@ static void v2_insert(lua_State *L, op_t *op) {
     /* the source's settings as they are (its embedding function, its
      * configuration, whichever SDK wrote them), as pyseekdb copies them */
     sb_adds(&op->sql, "INSERT INTO sdk_collections (collection_id, collection_name, settings) SELECT ");
-    sb_addquoted(&op->sql, s->id, 32, 0);
+    sb_addquoted(&op->sql, s->id, 32);
     sb_addc(&op->sql, ',');
     add_name(op, s->name);
     sb_adds(&op->sql, ", settings FROM sdk_collections WHERE collection_id = ");
-    sb_addquoted(&op->sql, s->source + 5, 32, 0);
+    sb_addquoted(&op->sql, s->source + 5, 32);
     op_sql(L, op, SQL_TRY, v2_inserted);
     return;
   }
   sb_adds(&op->sql, "INSERT INTO sdk_collections (collection_id, collection_name, settings) VALUES (");
-  sb_addquoted(&op->sql, s->id, 32, 0);
+  sb_addquoted(&op->sql, s->id, 32);
   sb_addc(&op->sql, ',');
   add_name(op, s->name);
   sb_addc(&op->sql, ',');
-  sb_addquoted(&op->sql, s->settings.data ? s->settings.data : "", s->settings.len, 0);
+  sb_addquoted(&op->sql, s->settings.data ? s->settings.data : "", s->settings.len);
   sb_addc(&op->sql, ')');
   op_sql(L, op, SQL_TRY, v2_inserted);
 }
@@ -420,7 +420,7 @@ static void v2_rows(lua_State *L, op_t *op) {
     unsigned long *len = mysql_fetch_lengths(op->res);
     if (!row[0] || len[0] > 40) continue;
     if (s->stale.len) sb_addc(&s->stale, ',');
-    sb_addquoted(&s->stale, row[0], len[0], 0);
+    sb_addquoted(&s->stale, row[0], len[0]);
     if (op->scratch.len) sb_addc(&op->scratch, ',');
     sb_adds(&op->scratch, "'c$v2$");
     for (unsigned long i = 0; i < len[0]; i++)
@@ -503,7 +503,7 @@ static void v2_catalog(lua_State *L, op_t *op) {
   } else {
     v1_table(t1, s->name);
     sb_adds(&op->sql, "SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ");
-    sb_addquoted(&op->sql, t1, strlen(t1), 0);
+    sb_addquoted(&op->sql, t1, strlen(t1));
   }
   op_sql(L, op, SQL_RESULT, v2_make);
 }
@@ -825,7 +825,7 @@ static void find_v1_table(lua_State *L, op_t *op) {
   v1_table(f->table, f->name);
   op->sql.len = 0;
   sb_adds(&op->sql, "SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ");
-  sb_addquoted(&op->sql, f->table, strlen(f->table), 0);
+  sb_addquoted(&op->sql, f->table, strlen(f->table));
   op_sql(L, op, SQL_RESULT, find_v1);
 }
 
@@ -972,7 +972,7 @@ static void drop_row(lua_State *L, op_t *op) {
   if (op->err && op->err != ER_BAD_TABLE) op_sqlfail(L, op);
   op->sql.len = 0;
   sb_adds(&op->sql, "DELETE FROM sdk_collections WHERE collection_id = ");
-  sb_addquoted(&op->sql, f->table + 5, 32, 0);
+  sb_addquoted(&op->sql, f->table + 5, 32);
   op_sql(L, op, SQL_TRY, drop_done);
 }
 

@@ -88,7 +88,7 @@ static lua_Integer check_list(fctx *f, int idx, int allow_empty) {
 }
 
 static void add_quoted(fctx *f, const char *s, size_t len) {
-  sb_addquoted(f->out, s, len, 0);
+  sb_addquoted(f->out, s, len);
 }
 
 /* The JSON path of a metadata key, as an SQL literal. */

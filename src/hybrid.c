@@ -377,7 +377,7 @@ static void seekdb_get_sql(lua_State *L, op_t *op) {
   hybrid_state *s = op->state;
   op->sql.len = 0;
   sb_adds(&op->sql, "SELECT DBMS_HYBRID_SEARCH.GET_SQL(");
-  sb_addquoted(&op->sql, s->table, strlen(s->table), 0);
+  sb_addquoted(&op->sql, s->table, strlen(s->table));
   sb_adds(&op->sql, ", @search_parm) AS query_sql FROM dual");
   op_sql(L, op, SQL_RESULT, seekdb_run);
 }
@@ -392,7 +392,7 @@ static void seekdb_search(lua_State *L, op_t *op) {
   if (!(json = cJSON_PrintUnformatted(s->h.root))) op_fail(L, op, "not enough memory for the search parameters");
   op->sql.len = 0;
   sb_adds(&op->sql, "SET @search_parm = ");
-  sb_addquoted(&op->sql, json, strlen(json), 0);
+  sb_addquoted(&op->sql, json, strlen(json));
   cJSON_free(json);
   cJSON_Delete(s->h.root);
   s->h.root = NULL;
@@ -611,7 +611,7 @@ static void maria_search(lua_State *L, op_t *op) {
     sb_adds(&op->sql, "SELECT * FROM (SELECT 0 AS part,_id,");
     if (s->words.len) {
       sb_adds(&op->sql, "MATCH(document) AGAINST (");
-      sb_addquoted(&op->sql, s->words.data, s->words.len, 0);
+      sb_addquoted(&op->sql, s->words.data, s->words.len);
       sb_adds(&op->sql, " IN NATURAL LANGUAGE MODE)");
     } else sb_addc(&op->sql, '0'); /* a where alone: every row alike, in _id order */
     sb_adds(&op->sql, " AS score");

@@ -30,7 +30,7 @@ static void add_row(op_t *op, batch_t *b, lua_Integer i, int cols) {
   sb_addhex(s, it->id, it->idlen);
   if (cols & COL_DOC) {
     sb_addc(s, ',');
-    if (it->doc) sb_addquoted(s, it->doc, it->doclen, 0);
+    if (it->doc) sb_addquoted(s, it->doc, it->doclen);
     else sb_adds(s, "NULL");
   }
   if (cols & COL_EMB) {
@@ -42,7 +42,7 @@ static void add_row(op_t *op, batch_t *b, lua_Integer i, int cols) {
   if (cols & COL_META) {
     sb_addc(s, ',');
     if (it->meta_null) sb_adds(s, "NULL");
-    else sb_addquoted(s, it->meta, it->meta_len, 0);
+    else sb_addquoted(s, it->meta, it->meta_len);
   }
   sb_addc(s, ')');
 }
