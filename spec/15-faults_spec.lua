@@ -31,8 +31,13 @@ for _, protocol in ipairs { "bulk", "text" } do
       assert(col:upsert { ids = "keep", embeddings = { 1, 1, 1, 1, 1, 1, 1, 1 } })
       slow_row_trigger(c, col, "r1500", 10)
       local cid = assert(c:query("SELECT CONNECTION_ID() AS id"))[1].id
-      -- from a second process, while row r1500 sleeps (not under a sanitizer's LD_PRELOAD)
-      os.execute(("(sleep 2; env -u LD_PRELOAD scripts/testdb sql 'KILL CONNECTION %s') >/dev/null 2>&1 &"):format(cid))
+      -- from a second process (not under a sanitizer's LD_PRELOAD), once the
+      -- server shows the connection in row r1500's SLEEP: the upsert is then
+      -- half-way whatever the machine's speed
+      os.execute(("(env -u LD_PRELOAD sh -c 'for i in $(seq 600); do "
+        .. "scripts/testdb sql \"SELECT STATE FROM information_schema.PROCESSLIST WHERE ID = %s\" "
+        .. "| grep -q \"User sleep\" && break; sleep 0.05; done; "
+        .. "scripts/testdb sql \"KILL CONNECTION %s\"') >/dev/null 2>&1 &"):format(cid, cid))
       local ids, vecs = rows(2000, 8)
       local ok, err, errno = col:upsert { ids = ids, embeddings = vecs }
       assert.is_nil(ok)
