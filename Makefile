@@ -248,7 +248,17 @@ bench: all
 	  $(LUA) bench/run.lua; rc=$$?; \
 	  scripts/testdb stop; exit $$rc
 
-.PHONY: bench
+# The latency figures of the resumable runtime (bench/hosts.lua): the worst
+# step of a call stepped by hand, a 1 ms ticker's gaps under cqueues and luv
+# while a client works, and examples/game_loop.lua's own figures, each beside
+# its target. Written to bench/hosts.md; figures only, never a failure on time.
+bench-hosts: all
+	@scripts/testdb start
+	@eval "$$(scripts/testdb env)"; LUA="$(LUA)" BENCH_MODULE="$(MODULE)" \
+	  $(LUA) bench/hosts.lua; rc=$$?; \
+	  scripts/testdb stop; exit $$rc
+
+.PHONY: bench bench-hosts
 
 # ---- API reference -------------------------------------------------------------
 # `make docs` writes the HTML API reference to doc/index.html with LDoc (config.ld:
