@@ -34,11 +34,22 @@ end
 -- finalizer that runs meanwhile, memory) must not leave the call
 -- unfinished, its client busy: the call fails with it, ends in place (its
 -- statement awaited, its transaction rolled back), and the error goes on.
+-- Ending it is protected too: a finalizer may raise again in any of these
+-- steps (LuaJIT runs them wherever the collector does), and each is taken
+-- again until call:fail says the call has no end left to drive to (its
+-- "done" raised err). The call's own deadline bounds the waits.
+local SETTLE_STEPS = 100000
+
 local function settle(call, ok, ...)
   if ok then return ... end
   local err = ...
-  if call:fail(err) then
-    while call:resume() == "wait" do call:wait() end -- "done" raises err
+  for _ = 1, SETTLE_STEPS do
+    local asked, more = pcall(call.fail, call, err)
+    if asked and not more then break end
+    if asked then
+      local resumed, st = pcall(call.resume, call)
+      if resumed and st == "wait" then pcall(call.wait, call) end
+    end
   end
   error(err, 0)
 end
