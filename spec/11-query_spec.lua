@@ -40,6 +40,12 @@ describe("collection:query", function()
   for _, dist in ipairs { "l2", "cosine" } do
     it("finds the exact nearest rows with " .. dist .. " distance", function()
       local col = assert(client:create_collection { name = "q_" .. dist, dimension = 8, distance = dist })
+      -- exact answers come from a full scan: MariaDB's vector index is
+      -- approximate even on 50 rows (seen once: the second nearest row
+      -- missed), and its recall is the spec below
+      if helper.dialect(client) == "mariadb" then
+        assert(client:query(("ALTER TABLE `%s` DROP INDEX idx_vec"):format(col._table)))
+      end
       local ids, vecs, metas = {}, helper.vectors(50, 8, 99), {}
       for i = 1, 50 do ids[i], metas[i] = "v" .. i, { odd = i % 2 == 1 } end
       assert(col:upsert { ids = ids, embeddings = vecs, metadatas = metas, documents = ids })
