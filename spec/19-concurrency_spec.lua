@@ -54,7 +54,7 @@ describe("concurrent writers and a deleter", function()
     assert.are.equal((WRITERS + 1) * CALLS, total)
     -- every row: document, metadata and vector from the same call
     local r = assert(col:get { limit = 1000, include = { "documents", "metadatas", "embeddings" } })
-    assert.truthy(#r.ids > 0)
+    assert.truthy(#r.ids >= 20, #r.ids .. " rows") -- the ids the deleter leaves alone, at least
     for i, id in ipairs(r.ids) do
       local tag = r.documents[i]
       local w, c = tag:match("^w(%d+):c(%d+)$")
