@@ -87,7 +87,12 @@ $(FAILALLOC): spec/support/failalloc.c
 # the whole suite under Lua 5.4 and under LuaJIT, again under Lua 5.4 with
 # every call resumable (SEEKDB_TEST_LOOP=yield: conn:start/call:resume, a
 # slice at a time), then the nginx integration (integration/: a real nginx
-# calling the module in the request phase).
+# calling the module in the request phase), then the collection API's specs
+# again in local mode (SEEKDB_TEST_PATH: seekdb.Client{path = ...}'s own
+# server for a scratch folder; spec/24-local covers local mode itself).
+LOCAL_SPECS ?= spec/02-client_spec.lua spec/03-collection_spec.lua spec/04-upsert_spec.lua \
+  spec/05-embedding_spec.lua spec/06-metadata_spec.lua spec/09-writes_spec.lua spec/10-filters_spec.lua \
+  spec/11-query_spec.lua spec/12-v2_spec.lua spec/20-hybrid_spec.lua spec/21-parity_spec.lua
 LUAJIT_BUILD := build/luajit
 
 luajit-module: check-deps
@@ -102,6 +107,8 @@ test: all luajit-module
 	  echo "== Lua 5.4, every call resumable (loop = yield)"; \
 	    SEEKDB_TEST_LOOP=yield $(BUSTED) --cpath="$(BUILD)/?.so" $(BUSTED_FLAGS) || rc=1; \
 	  echo "== nginx"; $(BUSTED) integration $(BUSTED_FLAGS) || rc=1; \
+	  echo "== Lua 5.4, local mode (path =)"; scripts/local-pass $(BUSTED) --cpath="$(BUILD)/?.so" $(BUSTED_FLAGS) \
+	    $(LOCAL_SPECS) || rc=1; \
 	  scripts/testdb stop; exit $$rc
 
 test-luajit: luajit-module
@@ -150,10 +157,16 @@ test-asan: all
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(BUSTED) --cpath="$(ASAN_DIR)/?.so;$(BUILD)/?.so" $(BUSTED_FLAGS); rc=$$?; scripts/testdb stop; exit $$rc
 
+# Local mode: examples/upsert.lua's seekdb.Client() gets a private server
+# for the folder DEMO_PATH (started, or found running; it stops 30 s after
+# the demo). The server binary: a mariadbd 11.7+ on PATH, else MariaDB 11.8
+# from Debian trixie, downloaded once into .cache/ (scripts/testdb fetch).
+DEMO_PATH ?= .scratch/demo.db
+
 demo: all
-	@scripts/testdb start
-	@eval "$$(scripts/testdb env)"; LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="./?.so;;" \
-	  $(LUA) examples/upsert.lua; rc=$$?; scripts/testdb stop; exit $$rc
+	@scripts/testdb fetch >/dev/null
+	@env -u SEEKDB_HOST -u SEEKDB_PORT -u SEEKDB_SOCKET SEEKDB_PATH="$(DEMO_PATH)" \
+	  LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="./?.so;;" $(LUA) examples/upsert.lua
 
 # Upserts and queries inside nginx: the scratch server, nginx with
 # examples/openresty (calls in the request phase), curl, then both stopped.

@@ -1,8 +1,8 @@
 -- The upsert examples of pyseekdb's documentation, in Lua.
 --
--- `make demo` runs this against the scratch MariaDB that scripts/testdb
--- starts. By hand: export the SEEKDB_TEST_* variables of your server (or rely
--- on seekdb.Client's defaults: 127.0.0.1:2881, user root, database test) and
+-- `make demo` runs this in local mode (a private server for the folder
+-- .scratch/demo.db). By hand, in local mode in ./seekdb.db, or on a server
+-- named by SEEKDB_HOST, SEEKDB_PORT... (see seekdb.Client):
 --   LUA_PATH="lua/?.lua;;" LUA_CPATH="./?.so;;" lua5.4 examples/upsert.lua
 local seekdb = require "seekdb"
 
@@ -76,20 +76,11 @@ end
 -- Connecting and creating the two collections
 ---------------------------------------------------------------------------
 
-local function env(name)
-  local v = os.getenv(name)
-  if v == "" then return nil end
-  return v
-end
-
-local client = assert(seekdb.Client{
-  host = env("SEEKDB_TEST_HOST"),
-  port = tonumber(env("SEEKDB_TEST_PORT")),
-  user = env("SEEKDB_TEST_USER"),
-  password = os.getenv("SEEKDB_TEST_PASSWORD"),
-  database = env("SEEKDB_TEST_DATABASE"),
-  socket = env("SEEKDB_TEST_SOCKET"),
-})
+-- With no options, seekdb.Client() goes where the environment says: a
+-- server (SEEKDB_HOST, SEEKDB_PORT, SEEKDB_USER, SEEKDB_PASSWORD,
+-- SEEKDB_DATABASE), or local mode's folder SEEKDB_PATH; with none of them
+-- set, local mode in ./seekdb.db, as pyseekdb's Client() does.
+local client = assert(seekdb.Client())
 print(("Connected: %s"):format(tostring(client)))
 print()
 

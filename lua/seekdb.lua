@@ -12,6 +12,7 @@
 
 local core = require "seekdb.core"
 local loop = require "seekdb.loop"
+local localserver = require "seekdb.localserver"
 
 local seekdb = {
   _VERSION = core._VERSION,
@@ -26,6 +27,10 @@ seekdb.pretty = require "seekdb.pretty"
 --- Seconds of a monotonic clock (wall time, unlike os.clock's CPU time):
 -- for timing frames and calls.
 seekdb.now = core.now
+
+--- Waits in place for some seconds (0 to 3600): the blocking form's pause.
+-- It blocks a loop; under one, sleep the loop's way.
+seekdb.sleep = core.sleep
 
 -- Results of get, query and peek print readably; they are plain tables
 -- otherwise (cjson.encode and table functions see nothing special).
@@ -382,8 +387,8 @@ local Client = { __name = "seekdb.Client" }
 Client.__index = Client
 
 local CLIENT_HINTS = {
-  path = " (pyseekdb's embedded mode is not supported yet: connect to a server with host/port or socket)",
   databse = " (did you mean database?)",
+  socket_path = " (did you mean socket?)",
 }
 
 -- The options seekdb.Client takes; any other key is a mistake (a typo would
@@ -393,13 +398,141 @@ local CLIENT_OPTIONS = {
   "connect_timeout", "read_timeout", "write_timeout", "timeout", "loop", "slice",
   "ssl", "ssl_verify", "ssl_ca", "ssl_capath", "ssl_cert", "ssl_key", "ssl_cipher", "tls_version",
   "dialect", "max_packet", "text_protocol", "pipeline", "deadlock_retries",
+  "path", "mariadbd", "local_idle",
 }
 
---- Connects to seekdb, OceanBase or MariaDB 11.7+.
--- Options (all optional): `host` (env SEEKDB_HOST or `127.0.0.1`), `port`
+-- The options that make no sense for local mode's unix socket.
+local NOT_LOCAL = { "host", "port", "socket", "ssl", "ssl_verify", "ssl_ca", "ssl_capath", "ssl_cert",
+  "ssl_key", "ssl_cipher", "tls_version" }
+
+local function getenv(name)
+  local v = os.getenv(name)
+  if v == "" then return nil end
+  return v
+end
+
+-- pyseekdb's default folder for its embedded mode, and ours for local mode.
+local DEFAULT_PATH = "./seekdb.db"
+
+-- Where a connection value came from: "argument", the variable's name or
+-- "default". Fills o[key] and from[key].
+local function pick(o, from, key, env, default, convert)
+  if o[key] ~= nil then
+    from[key] = "argument"
+    return
+  end
+  local v = getenv(env)
+  if v ~= nil then
+    o[key], from[key] = convert and convert(v) or v, env
+    if o[key] == nil then argerror(1, "Client", env .. " must be a number, got '" .. v .. "'", 3) end
+    return
+  end
+  o[key], from[key] = default, "default"
+end
+
+-- Local mode or a server: local mode when `path` (or SEEKDB_PATH) is given,
+-- or when nothing names a server (no host, port or socket, as argument or
+-- as SEEKDB_HOST, SEEKDB_PORT, SEEKDB_SOCKET): pyseekdb's rule.
+local function local_path(o)
+  if o.path ~= nil then
+    if type(o.path) ~= "string" or o.path == "" then
+      argerror(1, "Client", "option 'path' must be a folder name (a non-empty string)", 4)
+    end
+    for _, k in ipairs(NOT_LOCAL) do
+      if o[k] ~= nil then
+        argerror(1, "Client", "option '" .. k .. "' is for a server; 'path' is local mode (a private server "
+          .. "reached through a unix socket in that folder): give one or the other", 4)
+      end
+    end
+    return o.path, "argument"
+  end
+  if o.host ~= nil or o.port ~= nil or o.socket ~= nil or getenv("SEEKDB_HOST") or getenv("SEEKDB_PORT")
+    or getenv("SEEKDB_SOCKET") then
+    return nil
+  end
+  if getenv("SEEKDB_PATH") then return getenv("SEEKDB_PATH"), "SEEKDB_PATH" end
+  return DEFAULT_PATH, "default"
+end
+
+local function told(from, key)
+  local f = from[key]
+  return f == "argument" and key .. " =" or f == "default" and "the default" or f
+end
+
+-- A failed connect, explained: what was tried, where each value came from,
+-- and what to do. Only for failures to reach the server (2002 no socket,
+-- 2003 no TCP answer, 2005 unknown host, 2006/2013 gone while connecting).
+local UNREACHED = { [2002] = true, [2003] = true, [2005] = true, [2006] = true, [2013] = true }
+
+local function explain(o, from, err, errno)
+  if not UNREACHED[errno] then return err end
+  if o.socket then
+    return ("%s [tried the unix socket %s (from %s)]: is a server listening there? Give socket = (or "
+      .. "SEEKDB_SOCKET) its socket, host = and port = for TCP, or path = for local mode"):format(
+      err, o.socket, told(from, "socket"))
+  end
+  if o.host == "localhost" then
+    return ("%s [host 'localhost' (from %s) means the default unix socket to MariaDB Connector/C, not TCP "
+      .. "port %d]: use host = \"127.0.0.1\" for TCP, socket = for another socket, or path = for local mode"):format(
+      err, told(from, "host"), o.port)
+  end
+  return ("%s [tried %s port %d: host from %s, port from %s]: is the server running there? Set host = and "
+    .. "port = (or SEEKDB_HOST and SEEKDB_PORT) to reach yours, or use path = \"./mydb\" for local mode "
+    .. "(a private server in that folder; see the README)"):format(err, o.host, o.port, told(from, "host"),
+    told(from, "port"))
+end
+
+-- The socket of the local server for o.path: the running one, else one
+-- started now (waiting the way the driver waits).
+local function local_socket(o, driver, again)
+  local sock = not again and localserver.running(o.path)
+  if sock then return sock end
+  local server, err = localserver.find_server(o.mariadbd)
+  if not server then return nil, err end
+  local idle = o.local_idle or tonumber(getenv("SEEKDB_LOCAL_IDLE") or "") or localserver.IDLE
+  return localserver.start(o.path, server, idle, driver and driver.sleep or core.sleep)
+end
+
+local function connect(o, driver)
+  if driver then return driver.run(core.connect(o, true)) end
+  return core.connect(o)
+end
+
+-- Local mode's connect: to the folder's server, started if need be; once
+-- more if it stopped between the look and the connect (its idle end).
+local function connect_local(o, driver, from)
+  local path, mariadbd, idle = o.path, o.mariadbd, o.local_idle
+  o.path, o.mariadbd, o.local_idle = nil, nil, nil
+  o.host, o.port = "localhost", 0
+  local err, errno, sqlstate
+  for try = 1, 2 do
+    local sock
+    sock, err = local_socket({ path = path, mariadbd = mariadbd, local_idle = idle }, driver, try > 1)
+    if not sock then return nil, err end
+    o.socket = sock
+    local conn
+    conn, err, errno, sqlstate = connect(o, driver)
+    if conn then return setmetatable({ _conn = conn, _driver = driver, _path = path }, Client) end
+    if not UNREACHED[errno] then break end
+  end
+  return nil, ("local mode (%s, path from %s): %s"):format(path, told(from, "path"), err), errno, sqlstate
+end
+
+--- Connects to seekdb, OceanBase or MariaDB 11.7+, or to the local mode's
+-- private server of a folder.
+-- Local mode: `path` (a folder; env SEEKDB_PATH): the server running for that
+-- folder, or one started for it (data in the folder, a unix socket, no TCP
+-- port; it stops `local_idle` seconds, env SEEKDB_LOCAL_IDLE or 30, after
+-- its last client has gone), `mariadbd` (the server binary; env
+-- SEEKDB_MARIADBD; else one on PATH, else `scripts/testdb fetch`'s copy).
+-- Without `path`, `host`, `port` or `socket` (as arguments or SEEKDB_PATH,
+-- SEEKDB_HOST, SEEKDB_PORT, SEEKDB_SOCKET) the client is in local mode in
+-- `./seekdb.db`, pyseekdb's default.
+-- Server options (all optional): `host` (env SEEKDB_HOST or `127.0.0.1`), `port`
 -- (env SEEKDB_PORT or 2881), `user` (env SEEKDB_USER or `root`), `password`
 -- (env SEEKDB_PASSWORD or empty), `database` (env SEEKDB_DATABASE or `test`),
--- `tenant` (login as user@tenant), `socket` (a unix socket path),
+-- `tenant` (login as user@tenant), `socket` (a unix socket path; env
+-- SEEKDB_SOCKET),
 -- `connect_timeout` (seconds, 10), `read_timeout` and `write_timeout`
 -- (seconds the server may stay silent during a statement, 60 each),
 -- `timeout` (seconds a whole call may take, across retries and lock waits;
@@ -431,21 +564,27 @@ function seekdb.Client(opts)
   local driver, why = loop.for_option(o.loop)
   if why then argerror(1, "Client", "option " .. why, 2) end
   o.loop = nil
-  o.host = o.host or os.getenv("SEEKDB_HOST") or "127.0.0.1"
-  o.port = o.port or tonumber(os.getenv("SEEKDB_PORT") or "") or 2881
-  o.user = o.user or os.getenv("SEEKDB_USER") or "root"
-  o.password = o.password or os.getenv("SEEKDB_PASSWORD") or ""
-  o.database = o.database or os.getenv("SEEKDB_DATABASE") or "test"
+  if o.local_idle ~= nil and not (type(o.local_idle) == "number" and o.local_idle >= 1 and o.local_idle <= 86400) then
+    argerror(1, "Client", "option 'local_idle' must be a number of seconds, 1 to 86400", 2)
+  end
+  if o.mariadbd ~= nil and type(o.mariadbd) ~= "string" then
+    argerror(1, "Client", "option 'mariadbd' must be the path of a mariadbd binary", 2)
+  end
+  local from = {}
+  o.path, from.path = local_path(o)
+  pick(o, from, "user", "SEEKDB_USER", "root")
+  pick(o, from, "password", "SEEKDB_PASSWORD", "")
+  pick(o, from, "database", "SEEKDB_DATABASE", "test")
   local tenant = o.tenant
   if o.tenant then o.user = o.user .. "@" .. o.tenant end
   o.tenant = nil
-  local conn, err, errno, sqlstate
-  if driver then
-    conn, err, errno, sqlstate = driver.run(core.connect(o, true))
-  else
-    conn, err, errno, sqlstate = core.connect(o)
-  end
-  if not conn then return nil, err, errno, sqlstate end
+  if o.path then return connect_local(o, driver, from) end
+  o.mariadbd, o.local_idle = nil, nil
+  pick(o, from, "host", "SEEKDB_HOST", "127.0.0.1")
+  pick(o, from, "port", "SEEKDB_PORT", 2881, tonumber)
+  pick(o, from, "socket", "SEEKDB_SOCKET", nil)
+  local conn, err, errno, sqlstate = connect(o, driver)
+  if not conn then return nil, explain(o, from, err, errno), errno, sqlstate end
   return setmetatable({ _conn = conn, _driver = driver, _tenant = tenant }, Client)
 end
 

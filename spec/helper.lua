@@ -20,6 +20,12 @@ function helper.options(extra)
     -- happens in place, so the specs read as they do in the blocking form
     loop = os.getenv("SEEKDB_TEST_LOOP") ~= "" and os.getenv("SEEKDB_TEST_LOOP") or nil,
   }
+  -- SEEKDB_TEST_PATH (make test's local-mode pass): the same specs on local
+  -- mode's server of that folder, unless a spec names a server of its own
+  local path = os.getenv("SEEKDB_TEST_PATH")
+  if path and path ~= "" and not (extra and (extra.host or extra.port or extra.socket)) then
+    o.host, o.port, o.socket, o.path = nil, nil, nil, path
+  end
   for k, v in pairs(extra or {}) do o[k] = v end
   return o
 end

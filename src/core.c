@@ -70,6 +70,8 @@
  * @treturn {number,...}|nil the numbers, or `nil` when `data` is not a
  *   vector of `dim` numbers
  */
+#include <errno.h>
+#include <time.h>
 #include <string.h>
 
 #include "marshal.h"
@@ -96,6 +98,19 @@ static int core_now(lua_State *L) {
   return 1;
 }
 
+/* core.sleep(seconds): waits in place (nanosleep, resumed after signals).
+ * The blocking form's pause where no call runs: local mode waiting for its
+ * server to start. Under a loop the Lua layer sleeps the loop's way. */
+static int core_sleep(lua_State *L) {
+  lua_Number s = luaL_checknumber(L, 1);
+  struct timespec d;
+  luaL_argcheck(L, s >= 0 && s <= 3600, 1, "seconds must be 0 to 3600");
+  d.tv_sec = (time_t)s;
+  d.tv_nsec = (long)((s - (lua_Number)d.tv_sec) * 1e9);
+  while (nanosleep(&d, &d) < 0 && errno == EINTR) {}
+  return 0;
+}
+
 SEEKDB_API int luaopen_seekdb_core(lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"connect", conn_open},
@@ -103,6 +118,8 @@ SEEKDB_API int luaopen_seekdb_core(lua_State *L) {
     {"sql", conn_dry},
     {"decode_vector", core_decode_vector},
     {"now", core_now},
+    {"sleep", core_sleep},
+    {"local_setup", local_setup},
     {NULL, NULL}};
   /* Once per process, before any thread makes a connection; never ended from
    * a __gc, since other states may still use the library. */

@@ -7,6 +7,7 @@
  *                               the methods: each a chain of continuations
  *   collect.c write_text.c write_bulk.c sqlfrag.c filter.c embed.c tls.c hybrid_parm.c
  *                               what the methods are made of
+ *   local.c                     local mode's setup statements (no connection)
  *   call.c                      the runtime: runs a call's continuations, its
  *                               statements (non-blocking), waits, deadlines
  *   op.c                        what a continuation uses: errors, checks
@@ -204,6 +205,9 @@ extern const method_t delete_method, get_method, count_method, query_method, sql
 extern const method_t db_create_method, db_get_method, db_list_method, db_delete_method, refresh_method;
 extern const method_t coll_fork_method;
 extern const method_t hybrid_search_method; /* hybrid.c */
+
+/* ---- local.c: what local mode's bootstrap adds to a new data folder ------------------- */
+int local_setup(lua_State *L);
 
 /* ---- filter.c ------------------------------------------------------------------------- */
 int filter_build(lua_State *L, op_t *op, int arg, int where, int where_document);

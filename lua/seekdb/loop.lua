@@ -11,9 +11,12 @@
 -- an init phase), the call waits in place, as the blocking form does.
 -- @module seekdb.loop
 
+local core = require "seekdb.core"
+
 local loop = {}
 
 local isyieldable = coroutine.isyieldable
+local sleep_here = core.sleep
 
 -- Runs a started call to its end: its results, as the blocking form returns them.
 local function finish(call, wait, pause, st, ...)
@@ -67,6 +70,9 @@ function loop.blocking()
   return {
     sliced = false,
     run = function(call) return drive(call, wait_here, nothing) end,
+    -- every driver's sleep(seconds): a pause where no call runs (local mode
+    -- waiting for its server to start), taken the way the host waits
+    sleep = sleep_here,
   }
 end
 
@@ -80,7 +86,13 @@ function loop.yield()
   local function pause()
     if isyieldable() then coroutine.yield() end
   end
-  return { sliced = true, run = function(call) return drive(call, wait, pause) end }
+  return {
+    sliced = true,
+    run = function(call) return drive(call, wait, pause) end,
+    sleep = function(seconds)
+      if isyieldable() then coroutine.yield() else sleep_here(seconds) end
+    end,
+  }
 end
 
 --- A wait function of the program's own: `fn(fd, events, timeout)` with the
@@ -89,7 +101,11 @@ end
 function loop.custom(fn)
   local function wait(call, fd, events, timeout) fn(fd, events, timeout) end
   local function pause() fn(nil, nil, 0) end
-  return { sliced = true, run = function(call) return drive(call, wait, pause) end }
+  return {
+    sliced = true,
+    run = function(call) return drive(call, wait, pause) end,
+    sleep = function(seconds) fn(nil, nil, seconds) end,
+  }
 end
 
 --- cqueues: the call is a pollable object (pollfd, events, timeout), so a
@@ -122,6 +138,9 @@ function loop.cqueues()
     run = function(call)
       current = call
       return done(drive(call, wait, pause))
+    end,
+    sleep = function(seconds)
+      if cqueues.running() then cqueues.sleep(seconds) else sleep_here(seconds) end
     end,
     -- The client is closing (from another coroutine): the coroutine that
     -- waits on its socket wakes up, and cqueues lets go of the socket while
@@ -205,6 +224,17 @@ function loop.luv()
     -- and finds its call ended.
     stop_waiting = function()
       if interrupt then interrupt() end
+    end,
+    sleep = function(seconds)
+      local co, main = coroutine.running()
+      if not co or main or not isyieldable() then return sleep_here(seconds) end
+      local timer = uv.new_timer()
+      timer:start(math.floor(seconds * 1000 + 0.5), 0, function()
+        timer:close()
+        local ok, err = coroutine.resume(co)
+        if not ok then error(err, 0) end
+      end)
+      coroutine.yield()
     end,
   }
 end
@@ -300,6 +330,10 @@ function loop.ngx()
         ngx.sleep(d)
       end
       return drive(call, wait, turn)
+    end,
+    sleep = function(seconds)
+      local phase = ngx and ngx.get_phase and ngx.get_phase()
+      if ngx_yields[phase] then ngx.sleep(math.max(seconds, MS)) else sleep_here(seconds) end
     end,
   }
 end
