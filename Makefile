@@ -186,6 +186,8 @@ ROCK_DIR ?= build/rock
 LUAJIT_INCDIR = $(patsubst -I%,%,$(firstword $(shell $(PKG_CONFIG) --cflags-only-I luajit)))
 ROCKSPEC_SCM := rockspec/lua-seekdb-scm-1.rockspec
 ROCKSPEC_VERSIONED := $(filter-out $(ROCKSPEC_SCM),$(wildcard rockspec/lua-seekdb-*.rockspec))
+# the version that rockspec releases ("0.3.0" of version = "0.3.0-1"): the module's _VERSION
+ROCK_VERSION = $(shell sed -n 's/^version = "\(.*\)-[0-9]*"$$/\1/p' $(ROCKSPEC_VERSIONED))
 
 test-rock: check-deps
 	@rm -rf $(ROCK_DIR) && mkdir -p $(ROCK_DIR)/src
@@ -198,8 +200,9 @@ test-rock: check-deps
 	cd $(ROCK_DIR)/src && rm -rf seekdb src/*.o && $(LUAROCKS) --lua-version=5.1 --tree=$(CURDIR)/$(ROCK_DIR)/tree \
 	  make $(ROCKSPEC_VERSIONED) LUA_INCDIR=$(LUAJIT_INCDIR)
 	@for v in 5.4:lua5.4 5.1:$(LUAJIT); do \
-	  env -i PATH="$$PATH" HOME="$$HOME" sh -c 'cd / && eval "$$($$0 --lua-version=$$1 --tree=$$3 path)" && exec $$2 $$4 $$3' \
-	    $(LUAROCKS) $${v%%:*} $${v#*:} $(CURDIR)/$(ROCK_DIR)/tree $(CURDIR)/spec/support/rock_check.lua || exit 1; \
+	  env -i PATH="$$PATH" HOME="$$HOME" sh -c 'cd / && eval "$$($$0 --lua-version=$$1 --tree=$$3 path)" && exec $$2 $$4 $$3 $$5' \
+	    $(LUAROCKS) $${v%%:*} $${v#*:} $(CURDIR)/$(ROCK_DIR)/tree $(CURDIR)/spec/support/rock_check.lua $(ROCK_VERSION) \
+	    || exit 1; \
 	done
 
 server-start:
