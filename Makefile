@@ -18,6 +18,7 @@ LDFLAGS ?=
 BUSTED_BIN ?= $(shell command -v busted 2>/dev/null || echo /usr/bin/busted)
 BUSTED ?= $(LUA) $(BUSTED_BIN)
 LUAJIT ?= luajit
+LUAROCKS ?= luarocks
 BUSTED_FLAGS ?=
 VALGRIND ?= valgrind --keep-debuginfo=yes --error-exitcode=9 --num-callers=30 \
             --leak-check=full --show-leak-kinds=definite,indirect \
@@ -45,7 +46,7 @@ OBJ := $(SRC:src/%.c=$(BUILD)/%.o)
 MODULE := $(BUILD)/seekdb/core.so
 FAILALLOC := $(BUILD)/failalloc.so
 
-.PHONY: all deps check-deps luajit-module test test-luajit test-nginx test-valgrind test-asan demo nginx-demo clean server-start server-stop
+.PHONY: all deps check-deps luajit-module test test-luajit test-nginx test-valgrind test-asan test-rock demo nginx-demo clean server-start server-stop
 
 all: check-deps
 	@$(MAKE) --no-print-directory $(MODULE) $(FAILALLOC)
@@ -63,6 +64,7 @@ check-deps:
 	@command -v $(MARIADB_CONFIG) >/dev/null 2>&1 && command -v $(LUA) >/dev/null 2>&1 \
 	  && command -v $(LUAJIT) >/dev/null 2>&1 && command -v nginx >/dev/null 2>&1 \
 	  && command -v curl >/dev/null 2>&1 && test -f /usr/lib/nginx/modules/ngx_http_lua_module.so \
+	  && command -v $(LUAROCKS) >/dev/null 2>&1 \
 	  && $(PKG_CONFIG) --exists $(LUA_PC) luajit libcjson 2>/dev/null \
 	  && $(LUA) -e 'require "busted.core"; require "cjson"; require "socket"; require "cqueues"; require "luv"' 2>/dev/null \
 	  && $(LUAJIT) -e 'require "cqueues"; require "luv"' 2>/dev/null \
@@ -89,7 +91,9 @@ $(FAILALLOC): spec/support/failalloc.c
 # slice at a time), then the nginx integration (integration/: a real nginx
 # calling the module in the request phase), then the collection API's specs
 # again in local mode (SEEKDB_TEST_PATH: seekdb.Client{path = ...}'s own
-# server for a scratch folder; spec/24-local covers local mode itself).
+# server for a scratch folder; spec/24-local covers local mode itself). It
+# starts with test-rock (the rockspecs built and the module required from a
+# fresh shell; no server).
 LOCAL_SPECS ?= spec/02-client_spec.lua spec/03-collection_spec.lua spec/04-upsert_spec.lua \
   spec/05-embedding_spec.lua spec/06-metadata_spec.lua spec/09-writes_spec.lua spec/10-filters_spec.lua \
   spec/11-query_spec.lua spec/12-v2_spec.lua spec/20-hybrid_spec.lua spec/21-parity_spec.lua
@@ -99,7 +103,7 @@ luajit-module: check-deps
 	@$(MAKE) --no-print-directory LUA=$(LUAJIT) BUILD=$(LUAJIT_BUILD) \
 	  $(LUAJIT_BUILD)/seekdb/core.so $(LUAJIT_BUILD)/failalloc.so
 
-test: all luajit-module
+test: all luajit-module test-rock
 	@scripts/testdb start
 	@eval "$$(scripts/testdb env)"; rc=0; \
 	  echo "== Lua 5.4"; $(BUSTED) --cpath="$(BUILD)/?.so" $(BUSTED_FLAGS) || rc=1; \
@@ -183,13 +187,47 @@ nginx-demo: all luajit-module
 	  echo "GET $$url/count" && curl -s "$$url/count" && echo "GET $$url/ping" && curl -s "$$url/ping"; \
 	  rc=$$?; scripts/nginx-demo stop; scripts/testdb stop; exit $$rc
 
+# What a LuaRocks user does, checked without a server (part of `make test`):
+# each rockspec linted, then `luarocks make` into a private tree ($(ROCK_DIR)/tree):
+# Lua 5.4 builds the scm-1 rockspec, LuaJIT (Lua 5.1's ABI, with LuaJIT's
+# headers) the versioned one. LuaRocks builds in place (objects beside the
+# sources, the module in seekdb/): it builds a copy of the sources in
+# $(ROCK_DIR)/src, so that the checkout's seekdb/core.so stays `make`'s. Then
+# a shell with none of this one's environment (env -i, in /) takes
+# `luarocks path` for each Lua and requires the module from the tree
+# (spec/support/rock_check.lua).
+ROCK_DIR ?= build/rock
+LUAJIT_INCDIR = $(patsubst -I%,%,$(firstword $(shell $(PKG_CONFIG) --cflags-only-I luajit)))
+ROCKSPEC_SCM := rockspec/lua-seekdb-scm-1.rockspec
+ROCKSPEC_VERSIONED := $(filter-out $(ROCKSPEC_SCM),$(wildcard rockspec/lua-seekdb-*.rockspec))
+# the version that rockspec releases ("0.3.0" of version = "0.3.0-1"): the module's _VERSION
+ROCK_VERSION = $(shell sed -n 's/^version = "\(.*\)-[0-9]*"$$/\1/p' $(ROCKSPEC_VERSIONED))
+
+test-rock: check-deps
+	@rm -rf $(ROCK_DIR) && mkdir -p $(ROCK_DIR)/src
+	@cp -R src lua rockspec $(ROCK_DIR)/src/
+	@for r in $(ROCKSPEC_SCM) $(ROCKSPEC_VERSIONED); do $(LUAROCKS) lint $$r || exit 1; done
+	cd $(ROCK_DIR)/src && $(LUAROCKS) --lua-version=5.4 --tree=$(CURDIR)/$(ROCK_DIR)/tree make $(ROCKSPEC_SCM)
+	cd $(ROCK_DIR)/src && rm -rf seekdb src/*.o && $(LUAROCKS) --lua-version=5.1 --tree=$(CURDIR)/$(ROCK_DIR)/tree \
+	  make $(ROCKSPEC_VERSIONED) LUA_INCDIR=$(LUAJIT_INCDIR)
+	@for v in 5.4:lua5.4 5.1:$(LUAJIT); do \
+	  env -i PATH="$$PATH" HOME="$$HOME" sh -c 'cd / && eval "$$($$0 --lua-version=$$1 --tree=$$3 path)" && exec $$2 $$4 $$3 $$5' \
+	    $(LUAROCKS) $${v%%:*} $${v#*:} $(CURDIR)/$(ROCK_DIR)/tree $(CURDIR)/spec/support/rock_check.lua $(ROCK_VERSION) \
+	    || exit 1; \
+	done
+
 server-start:
 	@scripts/testdb start
 server-stop:
 	@scripts/testdb stop
 
+# Everything a build leaves: make's build/ (the rock tree of test-rock
+# included) and seekdb/, what `luarocks make` leaves in the checkout (src/*.o,
+# seekdb/core.so), the fuzzers, the benchmark's helpers and `make docs`'s
+# doc/ (generated, not tracked). Not .cache/ (the downloaded server) nor
+# .scratch/ (the scratch server's state).
 clean:
-	rm -rf build seekdb/core.so src/*.o
+	rm -rf build seekdb src/*.o fuzz/build bench/bulk_upsert bench/benchclock.so doc
 
 # ---- fuzzing -------------------------------------------------------------------
 # libFuzzer targets for the pure marshalling code (fuzz/*.c; see the comment at

@@ -1,36 +1,249 @@
---- lua-seekdb: the seekdb collection API for Lua.
+--- lua-seekdb: the seekdb collection API for Lua 5.4 and LuaJIT.
+--
+-- @{Client} connects to seekdb, OceanBase 4.3.5+ or MariaDB 11.7+. Its
+-- collections (@{Collection}) hold rows of an id, a document, a metadata
+-- table and a vector, with pyseekdb's methods and on-server tables:
+-- @{Collection:upsert}, @{Collection:add}, @{Collection:update},
+-- @{Collection:delete}, @{Collection:get}, @{Collection:query} (nearest
+-- vectors), @{Collection:hybrid_search}, filtered by @{where} and
+-- @{where_document}.
+--
+-- **Return values** follow lua-resty-mysql: a result (or `true`) on success,
+-- `nil, errmsg, errno, sqlstate` on a runtime failure (`errmsg` always a
+-- string; `errno` and `sqlstate` where the server or Connector/C gave them).
+-- So `assert(...)` works around every call, `has_collection`'s `false` aside.
+-- A wrong argument (a wrong type, an unknown option, a malformed filter)
+-- raises.
+--
+-- **The examples** (Usage) are programs that start with two names given:
+--
+--     local seekdb = require "seekdb"
+--     -- host, port, user, password and database from SEEKDB_HOST,
+--     -- SEEKDB_PORT, SEEKDB_USER, SEEKDB_PASSWORD, SEEKDB_DATABASE
+--     local client = assert(seekdb.Client())
+--
+-- `make test` runs each of them in a process and a database of its own
+-- against the test server (spec/23-docs_spec.lua), and checks that each
+-- `print` shows what its `-->` comment says (`...` stands for any text).
 --
 -- The C core (`seekdb.core`) does the work: connections, argument checks,
 -- SQL, batching, transactions, decoding rows, calling embedding functions.
--- This module is the readable face over it: `Client`, `Collection`, their
--- defaults, and the registry of named embedding functions.
---
--- Return values follow lua-resty-mysql: a result (or `true`) on success,
--- `nil, errmsg, errno, sqlstate` on a runtime failure. Passing the wrong type
--- of argument raises.
+-- This module is the readable face over it: @{Client}, @{Collection}, their
+-- defaults, and the registry of named embedding functions. The README has
+-- the longer story (servers and dialects, writes, timeouts, TLS, hosts).
 -- @module seekdb
+-- @usage
+-- local fruits = assert(client:create_collection{ name = "fruits", dimension = 3 })
+-- assert(fruits:upsert{
+--   ids = { "apple", "banana", "cherry" },
+--   embeddings = { { 1, 0, 0 }, { 0.8, 0.6, 0 }, { 0.9, 0, 0.4 } },
+--   documents = { "red and crunchy", "yellow and soft", "small and dark red" },
+--   metadatas = { { color = "red" }, { color = "yellow" }, { color = "red" } },
+-- })
+-- local near = assert(fruits:query{ query_embeddings = { 1, 0.1, 0 }, n_results = 2,
+--   where = { color = "red" } })
+-- print(near.ids[1][1], near.ids[1][2])   --> apple  cherry
+-- print(near.documents[1][1])             --> red and crunchy
+-- assert(client:delete_collection("fruits"))
 
 local core = require "seekdb.core"
 local loop = require "seekdb.loop"
 local localserver = require "seekdb.localserver"
 
 local seekdb = {
+  --- The version of lua-seekdb (`"0.3.0"`): the C core's, which the
+  -- versioned rockspec matches.
   _VERSION = core._VERSION,
-  --- Stands for SQL NULL inside lists (a light userdata NULL: it equals
-  -- lua-cjson's `cjson.null`, so decoded JSON can be passed straight in).
+  --- Stands for SQL NULL inside lists and results (a light userdata NULL:
+  -- it equals lua-cjson's `cjson.null`, so decoded JSON can be passed
+  -- straight in). `get` and `query` give it where the server has NULL.
+  -- @usage
+  -- local col = assert(client:create_collection{ name = "notes", dimension = 2 })
+  -- assert(col:upsert{ ids = { "n1", "n2" }, embeddings = { { 1, 0 }, { 0, 1 } },
+  --   documents = { "first", seekdb.null } })
+  -- local rows = assert(col:get{ ids = { "n1", "n2" } })
+  -- print(rows.documents[2] == seekdb.null)   --> true
+  -- print(rows.metadatas[1] == seekdb.null)   --> true
   null = core.null,
 }
 
---- Readable text of a value (results, metadata...): see seekdb.pretty.
+--- Readable text of a value, as Lua: keys in order, `null` for
+-- @{null}, long vectors shortened, clients and collections as they print.
+-- It is also how results of `get` and `query` print (`tostring`).
+-- @function pretty
+-- @param value any value
+-- @treturn string
+-- @usage
+-- print(seekdb.pretty{ b = 2, a = { 1, 2 }, c = seekdb.null })   --> { a = { 1, 2 }, b = 2, c = null }
+-- print(seekdb.pretty{ 0.5, 1, 2, 3, 4, 5, 6, 7 })   --> { 0.5, 1, 2, 3, 4, 5, ... (8 numbers) }
 seekdb.pretty = require "seekdb.pretty"
 
---- Seconds of a monotonic clock (wall time, unlike os.clock's CPU time):
--- for timing frames and calls.
+--- Seconds of a monotonic clock (`clock_gettime(CLOCK_MONOTONIC)`): wall
+-- time, where `os.clock` is the process's CPU time. For timing frames and
+-- calls (examples/game_loop.lua).
+-- @function now
+-- @treturn number seconds since an arbitrary start
+-- @usage
+-- local started = seekdb.now()
+-- assert(client:query("SELECT SLEEP(0.05)"))
+-- print(seekdb.now() - started >= 0.05)   --> true
 seekdb.now = core.now
 
 --- Waits in place for some seconds (0 to 3600): the blocking form's pause.
 -- It blocks a loop; under one, sleep the loop's way.
+-- @function sleep
+-- @tparam number seconds
 seekdb.sleep = core.sleep
+
+--- The metadata filter of @{Collection:get}, @{Collection:query},
+-- @{Collection:delete} and @{Collection:hybrid_search} (`where = ...`),
+-- pyseekdb's operators. In Lua an operator is a string key: `["$gt"]`.
+--
+-- | filter | matches rows whose metadata... |
+-- |---|---|
+-- | `{ k = v }` | has `v` at the key `k` (an implicit `$eq`) |
+-- | `{ k = { ["$eq"] = v } }` | has `v` at `k` (a JSON array at `k` matches when one of its items does) |
+-- | `{ k = { ["$ne"] = v } }` | has a value other than `v` at `k` |
+-- | `{ k = { ["$in"] = { v1, v2 } } }` | has one of the values at `k` (`{}`: matches nothing) |
+-- | `{ k = { ["$nin"] = { v1, v2 } } }` | has none of the values at `k` (`{}`: matches everything) |
+-- | `{ k = { ["$gt"] = x } }` | has a value greater than `x` (a number or a string) |
+-- | `{ k = { ["$gte"] = x } }`, `["$lt"]`, `["$lte"]` | greater or equal, less, less or equal |
+-- | `{ k = { ["$gte"] = 1, ["$lt"] = 5 } }` | every operator given for the key |
+-- | `{ k1 = v1, k2 = v2 }` | every key |
+-- | `{ ["$and"] = { f1, f2 } }` | every filter of the list |
+-- | `{ ["$or"] = { f1, f2 } }` | any filter of the list |
+-- | `{ ["$not"] = f }` | not the filter `f` |
+--
+-- The values of `$eq`, `$ne`, `$in` and `$nin` are strings, numbers,
+-- booleans or @{null} (JSON null). A key is one key, never a path
+-- (`["a.b"]` is the key `a.b`). A key that a row's metadata lacks is SQL
+-- NULL there: `$ne`, `$nin` and `$not` do not match such rows, as
+-- `$eq` does not (pyseekdb's behaviour). `where = {}` is no filter. An
+-- unknown operator, a value of the wrong type, an empty `$and`/`$or` list
+-- or nesting deeper than 32 levels raises, naming the place
+-- (`where.year.$gtt is an unknown operator ...`). The filter becomes SQL in
+-- C, every text in it a hex literal (README: Filters).
+-- @table where
+-- @usage
+-- local books = assert(client:create_collection{ name = "books", dimension = 2 })
+-- assert(books:add{ ids = { "b1", "b2", "b3" }, embeddings = { { 1, 0 }, { 0, 1 }, { 1, 1 } },
+--   metadatas = { { genre = "sf", year = 1965, tags = { "classic", "desert" } },
+--                 { genre = "crime", year = 2005 }, { genre = "sf", year = 2011 } } })
+-- local function ids(where) -- the sorted ids of the rows that match
+--   local r = assert(books:get{ where = where, include = {} })
+--   table.sort(r.ids)
+--   return table.concat(r.ids, " ")
+-- end
+-- print(ids{ genre = "sf" })                                        --> b1 b3
+-- print(ids{ tags = "classic" })                                    --> b1
+-- print(ids{ year = { ["$gte"] = 2000, ["$lt"] = 2010 } })          --> b2
+-- print(ids{ genre = { ["$in"] = { "crime", "poetry" } } })         --> b2
+-- print(ids{ genre = { ["$nin"] = { "crime" } } })                  --> b1 b3
+-- print(ids{ ["$or"] = { { year = 1965 }, { genre = "crime" } } })  --> b1 b2
+-- print(ids{ ["$not"] = { genre = "sf" } })                         --> b2
+-- print(pcall(books.get, books, { where = { year = { ["$gtt"] = 1 } } }))   --> false  ...unknown operator...
+
+--- The document filter of @{Collection:get}, @{Collection:query} and
+-- @{Collection:delete} (`where_document = ...`; @{Collection:hybrid_search}
+-- takes `$contains`, `$not_contains`, `$and` and `$or`).
+--
+-- | filter | matches rows whose document... |
+-- |---|---|
+-- | `{ ["$contains"] = s }` | contains the words of `s`: a full-text match through the collection's FULLTEXT index, words and not substrings (on MariaDB: words of 3 letters or more, stop words left out, any case; several words: any of them) |
+-- | `{ ["$not_contains"] = s }` | does not |
+-- | `{ ["$regex"] = re }` | matches the regular expression (the server's `REGEXP`; case-insensitive on MariaDB) |
+-- | `{ ["$not_regex"] = re }` | does not |
+-- | `{ ["$and"] = { f1, f2 } }` | every filter of the list |
+-- | `{ ["$or"] = { f1, f2 } }` | any filter of the list |
+--
+-- Several keys at one level must all match. A row whose document is NULL
+-- matches neither `$contains` nor `$regex`. A regular expression that runs
+-- into the server's limits fails the call (errno 1139) rather than leave
+-- rows out.
+-- @table where_document
+-- @usage
+-- local notes = assert(client:create_collection{ name = "notes", dimension = 2 })
+-- assert(notes:add{ ids = { "n1", "n2", "n3" }, embeddings = { { 1, 0 }, { 0, 1 }, { 1, 1 } },
+--   documents = { "Lua tables are maps", "vectors live in MariaDB", "LuaJIT traces loops" } })
+-- local function ids(where_document)
+--   local r = assert(notes:get{ where_document = where_document, include = {} })
+--   table.sort(r.ids)
+--   return table.concat(r.ids, " ")
+-- end
+-- print(ids{ ["$contains"] = "tables" })                   --> n1
+-- print(ids{ ["$regex"] = "^lua" })                        --> n1 n3
+-- print(ids{ ["$not_regex"] = "^lua" })                    --> n2
+-- print(ids{ ["$and"] = { { ["$regex"] = "^lua" }, { ["$not_contains"] = "tables" } } })   --> n3
+
+--- What @{Collection:get} and @{Collection:peek} return: one list per
+-- included field, whose i-th item is the i-th row's. SQL NULL is
+-- @{null}. It prints readably (@{pretty}).
+-- @table GetResult
+-- @tfield {string,...} ids the ids (always there)
+-- @tfield {string|null,...} documents the documents (included by default)
+-- @tfield {table|null,...} metadatas the metadata, decoded from JSON (included by default)
+-- @tfield {{number,...},...} embeddings the vectors, with float32 precision (`include = {"embeddings"}`)
+
+--- What @{Collection:query} and @{Collection:hybrid_search} return: the
+-- fields of a @{GetResult}, each a list with one inner list per query
+-- vector or text, in their order; rows nearest first. `ids[q][k]` is the
+-- id of the k-th nearest row of query q. It prints readably.
+-- @table QueryResult
+-- @tfield {{string,...},...} ids the ids
+-- @tfield {{number,...},...} distances the collection's distance (included by default): `l2`
+-- (euclidean), `cosine` (1 - cosine similarity) or `inner_product` (the product itself: larger
+-- is nearer, and rows come largest first). hybrid_search: the fused scores, larger is better.
+-- @tfield {{string|null,...},...} documents the documents (included by default)
+-- @tfield {{table|null,...},...} metadatas the metadata (included by default)
+-- @tfield {{{number,...},...},...} embeddings the vectors (`include = {"embeddings"}`)
+
+--- What @{Collection:update} returns.
+-- @table UpdateResult
+-- @tfield integer updated how many ids were written
+-- @tfield {string,...} missing the ids given that are not in the collection (each once, in
+-- the order given): not written, where pyseekdb says nothing
+
+--- What @{Client:info} returns: what the client is connected to.
+-- @table Info
+-- @tfield string dialect `"seekdb"` (seekdb, OceanBase) or `"mariadb"`
+-- @tfield string version the server's `SELECT VERSION()`
+-- @tfield integer max_packet the largest statement sent, in bytes
+-- @tfield number timeout seconds a call may take (0: no limit)
+-- @tfield string|false tls the TLS version negotiated (`"TLSv1.3"`), or `false`
+-- @tfield string tls_cipher the cipher negotiated (with TLS only)
+
+--- The index configuration of a collection, as @{Collection:describe} and
+-- `collection.configuration` give it, and the table form that
+-- @{Client:create_collection} takes as `configuration` (or pyseekdb's
+-- @{HNSWConfiguration} and @{Configuration}).
+-- @table IndexConfiguration
+-- @tfield integer dimension the vectors' dimension
+-- @tfield string distance `"cosine"`, `"l2"` or `"inner_product"` (not on MariaDB)
+-- @tfield table hnsw the vector index: `m` (neighbours per node; `M` too), `ef_construction`,
+-- `ef_search` (candidates per search; on MariaDB at most 10,000), each an integer or nil
+-- @tfield table fulltext the full-text index (seekdb): `parser` (`"ik"`, `"space"`,
+-- `"ngram"`...) and `properties` (`{ngram_token_size = 2}`), or nil
+
+--- What @{Collection:describe} returns (pyseekdb's and the JS SDK's
+-- describe, with the configuration). A copy: changing it changes nothing.
+-- @table Description
+-- @tfield string name
+-- @tfield string|nil id the 32 hex digits of a v2 collection's id in `sdk_collections`
+-- @tfield integer version 1 (the table `c$v1$<name>`) or 2 (`c$v2$<id>`, listed in `sdk_collections`)
+-- @tfield integer dimension
+-- @tfield string distance
+-- @tfield IndexConfiguration configuration
+-- @tfield string|nil embedding_function the registered name of its embedding function (nil
+-- for none, or for a plain function)
+
+--- A database, as @{Client:get_database} and @{Client:list_databases} give
+-- it (pyseekdb's Database). It prints as its name; two are equal when
+-- their names and tenants are.
+-- @table Database
+-- @tfield string name
+-- @tfield string charset
+-- @tfield string collation
+-- @tfield string|nil tenant the client's `tenant` option
 
 -- Results of get, query and peek print readably; they are plain tables
 -- otherwise (cjson.encode and table functions see nothing special).
@@ -109,9 +322,9 @@ local function run_ef(client, ef, method, ...)
   return conn[method](conn, ...)
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Embedding functions
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 local registry = {}
 
@@ -120,8 +333,36 @@ local registry = {}
 -- `embedding_function_properties`): the factory is called with those
 -- properties and returns the embedding function, which receives a list of
 -- documents and returns one vector (a list of numbers) per document. The
--- name and properties are stored with a v2 collection, so `get_collection`
--- attaches the function again by itself. `nil` removes the name.
+-- name and properties are stored with a v2 collection, so
+-- @{Client:get_collection} attaches the function again by itself (in any
+-- program that registered the name). Embedding functions are called from
+-- Lua: they may yield (an HTTP client of the program's loop).
+-- @tparam string name the name stored with collections
+-- @tparam function|nil factory `function(properties) return embedding_function end`;
+-- nil removes the name
+-- @raise when `name` is not a string or `factory` not callable
+-- @usage
+-- -- a toy factory: each letter's code is a coordinate (a real one calls a model)
+-- seekdb.register_embedding_function("letters", function(properties)
+--   local width = properties.dimension or 3
+--   return function(documents)
+--     local vectors = {}
+--     for i, doc in ipairs(documents) do
+--       local v = {}
+--       for k = 1, width do v[k] = (doc:byte(k) or 0) / 255 end
+--       vectors[i] = v
+--     end
+--     return vectors
+--   end
+-- end)
+-- local notes = assert(client:create_collection{ name = "notes",
+--   embedding_function = "letters", embedding_function_properties = { dimension = 4 } })
+-- print(notes.dimension)   --> 4
+-- assert(notes:upsert{ ids = { "n1", "n2" }, documents = { "apples", "pears" } })
+-- -- the name is stored: the function comes back by itself
+-- local again = assert(client:get_collection("notes"))
+-- print(again:describe().embedding_function)   --> letters
+-- print(assert(again:query{ query_texts = "apple", n_results = 1 }).ids[1][1])   --> n1
 function seekdb.register_embedding_function(name, factory)
   if type(name) ~= "string" then
     argerror(1, "register_embedding_function", "string expected, got " .. type(name), 2)
@@ -155,10 +396,26 @@ local function unregistered(name)
   end
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Collection
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
+--- A collection: rows of an id, a document, a metadata table and a vector,
+-- in one table of the server. Made by @{Client:create_collection},
+-- @{Client:get_collection}, @{Client:get_or_create_collection},
+-- @{Client:list_collections} and @{Collection:fork}; it keeps its client
+-- alive, and prints as `seekdb collection 'name' (dimension 3, l2 distance)`.
+-- Its methods return `nil, errmsg, errno, sqlstate` on a runtime failure.
+-- @type Collection
+-- @tfield string name
+-- @tfield integer dimension the vectors' dimension
+-- @tfield string distance `"cosine"`, `"l2"` or `"inner_product"`
+-- @tfield string|nil id the 32 hex digits of a v2 collection's id in `sdk_collections` (nil for v1)
+-- @tfield integer version 1 or 2 (pyseekdb's two table layouts)
+-- @tfield IndexConfiguration configuration its index configuration
+-- @tfield function|nil embedding_function turns documents into vectors
+-- @tfield integer embedding_chunk_size documents per call of the embedding function (128)
+-- @tfield Client client the client it was made through
 local Collection = { __name = "seekdb.Collection" }
 Collection.__index = Collection
 
@@ -240,22 +497,69 @@ function Collection:__tostring()
     self.distance, self.embedding_function and ", with an embedding function" or "")
 end
 
---- Inserts new ids and updates existing ones, in one transaction.
--- `args`: `ids` (a string or a list), and any of `embeddings` (a vector or a
--- list of vectors), `documents` (a string or a list) and `metadatas` (a table
--- or a list of tables). Only the given fields change on an existing id.
--- Documents without embeddings go through the collection's embedding function.
--- @return `true`, or `nil, errmsg, errno, sqlstate`
+--- Inserts new ids and updates existing ones, in one transaction (pyseekdb's
+-- upsert). An existing id changes in the given fields only (a field is
+-- replaced whole: metadata is not merged); a new id gets NULL where a field
+-- is not given (on MariaDB a new id needs a vector). Each list has one item
+-- per id; @{null} in a list stands for NULL; of an id given twice, the last
+-- wins. Documents given without embeddings go through the collection's
+-- embedding function. All or nothing: any failure writes nothing. Rows are
+-- batched (MariaDB's bulk protocol, or multi-row SQL), never a statement
+-- per row (README: Writes).
+-- @tparam table args
+-- @tparam string|{string,...} args.ids one id or a list of ids (non-empty strings of at most
+-- 512 bytes, 254 on MariaDB)
+-- @tparam[opt] {number,...}|{{number,...},...} args.embeddings one vector or one per id, of the
+-- collection's dimension, finite numbers
+-- @tparam[opt] string|{string|null,...} args.documents one document or one per id (UTF-8)
+-- @tparam[opt] table|{table|null,...} args.metadatas one metadata table or one per id (string
+-- keys; encoded as JSON: integers stay integers, a list becomes an array)
+-- @treturn[1] boolean `true`
+-- @return[2] `nil, errmsg, errno, sqlstate`
+-- @raise on a malformed argument (a wrong type, an unknown field)
+-- @usage
+-- local fruits = assert(client:create_collection{ name = "fruits", dimension = 3 })
+-- assert(fruits:upsert{
+--   ids = { "apple", "pear" },
+--   embeddings = { { 1, 0, 0 }, { 0, 1, 0 } },
+--   documents = { "red and crunchy", "green and soft" },
+--   metadatas = { { color = "red" }, { color = "green", price = 2 } },
+-- })
+-- -- pear exists: only its vector changes; plum is new, without a document
+-- assert(fruits:upsert{ ids = { "pear", "plum" }, embeddings = { { 0, 1, 0.1 }, { 0, 0, 1 } } })
+-- local rows = assert(fruits:get{ ids = { "pear", "plum" } })
+-- print(rows.documents[1], rows.documents[2] == seekdb.null)   --> green and soft  true
+-- print(rows.metadatas[1].price)   --> 2
+-- -- a vector of the wrong dimension: nothing is written
+-- print(fruits:upsert{ ids = "fig", embeddings = { 1, 2 } })   --> nil  ...dimension...
 function Collection:upsert(args)
   check_self(self, Collection, "upsert")
   return run_ef(self.client, self.embedding_function, "upsert", self._table, self.dimension, args,
     self.embedding_function, self.embedding_chunk_size)
 end
 
---- Inserts new ids, in one transaction: an id that exists already, or comes
--- twice, is an error and nothing is written. Takes what upsert takes; needs
--- embeddings, or documents and an embedding function.
--- @return `true`, or `nil, errmsg, errno, sqlstate`
+--- Inserts new ids, in one transaction (pyseekdb's add): an id that exists
+-- already, or comes twice, is an error (errno 1062 from the server, or
+-- found before any SQL) and nothing is written. Takes what
+-- @{Collection:upsert} takes; needs vectors: `embeddings`, or `documents`
+-- and an embedding function.
+-- @tparam table args
+-- @tparam string|{string,...} args.ids one id or a list of ids (non-empty strings of at most
+-- 512 bytes, 254 on MariaDB)
+-- @tparam[opt] {number,...}|{{number,...},...} args.embeddings one vector or one per id, of the
+-- collection's dimension, finite numbers
+-- @tparam[opt] string|{string|null,...} args.documents one document or one per id (UTF-8)
+-- @tparam[opt] table|{table|null,...} args.metadatas one metadata table or one per id (string
+-- keys; encoded as JSON: integers stay integers, a list becomes an array)
+-- @treturn[1] boolean `true`
+-- @return[2] `nil, errmsg, errno, sqlstate`
+-- @raise on a malformed argument
+-- @usage
+-- local items = assert(client:create_collection{ name = "items", dimension = 2 })
+-- assert(items:add{ ids = { "a", "b" }, embeddings = { { 1, 0 }, { 0, 1 } } })
+-- -- an id that is there already: nothing is written
+-- local ok, err, errno = items:add{ ids = { "c", "a" }, embeddings = { { 1, 1 }, { 0, 0 } } }
+-- print(ok, errno, items:count())   --> nil  1062  2
 function Collection:add(args)
   check_self(self, Collection, "add")
   return run_ef(self.client, self.embedding_function, "add", self._table, self.dimension, args,
@@ -263,51 +567,150 @@ function Collection:add(args)
 end
 
 --- Updates the given fields of ids that exist, in one transaction. Ids that
--- are not in the collection are skipped (as in pyseekdb) and returned.
--- @return `{updated = n, missing = {ids...}}`, or `nil, errmsg, errno, sqlstate`
+-- are not in the collection are not written, and are returned (pyseekdb
+-- skips them silently). Documents given without embeddings are embedded
+-- again through the collection's embedding function. Of an id given twice,
+-- the last wins. Takes what @{Collection:upsert} takes (at least one of
+-- `embeddings`, `documents` and `metadatas`).
+-- @tparam table args
+-- @tparam string|{string,...} args.ids one id or a list of ids (non-empty strings of at most
+-- 512 bytes, 254 on MariaDB)
+-- @tparam[opt] {number,...}|{{number,...},...} args.embeddings one vector or one per id, of the
+-- collection's dimension, finite numbers
+-- @tparam[opt] string|{string|null,...} args.documents one document or one per id (UTF-8)
+-- @tparam[opt] table|{table|null,...} args.metadatas one metadata table or one per id (string
+-- keys; encoded as JSON: integers stay integers, a list becomes an array)
+-- @treturn[1] UpdateResult `{updated = n, missing = {ids...}}`
+-- @return[2] `nil, errmsg, errno, sqlstate`
+-- @raise on a malformed argument
+-- @usage
+-- local items = assert(client:create_collection{ name = "items", dimension = 2 })
+-- assert(items:add{ ids = { "a", "b" }, embeddings = { { 1, 0 }, { 0, 1 } } })
+-- local r = assert(items:update{ ids = { "a", "zz" }, metadatas = { { n = 1 }, { n = 2 } } })
+-- print(r.updated, r.missing[1])   --> 1  zz
+-- print(assert(items:get{ ids = "a" }).metadatas[1].n)   --> 1
 function Collection:update(args)
   check_self(self, Collection, "update")
   return result(run_ef(self.client, self.embedding_function, "update", self._table, self.dimension, args,
     self.embedding_function, self.embedding_chunk_size))
 end
 
---- Deletes the rows that match all of `ids`, `where` and `where_document`
--- (at least one is needed).
--- @return the number of rows deleted, or `nil, errmsg, errno, sqlstate`
+--- Deletes the rows that match all of `ids`, `where` and `where_document`,
+-- in one transaction. At least one of them is needed (`delete{}` raises:
+-- to delete everything, delete the collection); `ids = {}` deletes nothing.
+-- @tparam table args
+-- @tparam[opt] string|{string,...} args.ids one id or a list
+-- @tparam[opt] table args.where a metadata filter (@{where})
+-- @tparam[opt] table args.where_document a document filter (@{where_document})
+-- @treturn[1] integer how many rows were deleted
+-- @return[2] `nil, errmsg, errno, sqlstate`
+-- @raise on a malformed argument or filter, or none of the three
+-- @usage
+-- local items = assert(client:create_collection{ name = "items", dimension = 2 })
+-- assert(items:add{ ids = { "a", "b", "c" }, embeddings = { { 1, 0 }, { 0, 1 }, { 1, 1 } },
+--   metadatas = { { n = 1 }, { n = 2 }, { n = 3 } } })
+-- print(items:delete{ ids = { "a", "nope" } })            --> 1
+-- print(items:delete{ where = { n = { ["$gte"] = 3 } } })  --> 1
+-- print(items:count())                                    --> 1
 function Collection:delete(args)
   check_self(self, Collection, "delete")
   return run(self.client, "delete", self._table, args)
 end
 
---- Rows by ids and/or filters:
--- `{ids = {...}, documents = {...}, metadatas = {...}[, embeddings = {...}]}`,
--- in the order of the requested ids, `seekdb.null` where the server has NULL.
--- `args`: `ids`, `where`, `where_document`, `include` (default
--- `{"documents", "metadatas"}`), `limit` (default 100), `offset` (default 0).
+--- Rows by ids and/or filters. With `ids` the rows come in the order of the
+-- ids, each once, and ids that are not there are left out; without, in
+-- the server's order (no ORDER BY). Every argument is optional, and so is
+-- the table.
+-- @tparam[opt] table args
+-- @tparam[opt] string|{string,...} args.ids one id or a list
+-- @tparam[opt] table args.where a metadata filter (@{where})
+-- @tparam[opt] table args.where_document a document filter (@{where_document})
+-- @tparam[opt={"documents","metadatas"}] {string,...} args.include the fields besides the ids:
+-- `"documents"`, `"metadatas"`, `"embeddings"` (`{}`: the ids only)
+-- @tparam[opt=100] integer args.limit at most this many rows
+-- @tparam[opt=0] integer args.offset rows skipped first
+-- @treturn[1] GetResult `{ids = {...}, documents = {...}, metadatas = {...}, embeddings = {...}}`
+-- @return[2] `nil, errmsg, errno, sqlstate`
+-- @raise on a malformed argument or filter
+-- @usage
+-- local fruits = assert(client:create_collection{ name = "fruits", dimension = 2 })
+-- assert(fruits:add{ ids = { "apple", "pear", "plum" },
+--   embeddings = { { 1, 0 }, { 0, 1 }, { 0.5, 0.5 } },
+--   documents = { "red", "green", "purple" },
+--   metadatas = { { price = 3 }, { price = 2 }, { price = 5 } } })
+-- local rows = assert(fruits:get{ ids = { "plum", "nope", "apple" } })
+-- print(rows.ids[1], rows.ids[2], #rows.ids)   --> plum  apple  2
+-- print(rows.documents[1], rows.metadatas[1].price)   --> purple  5
+-- -- a filter, only the vectors (float32)
+-- local cheap = assert(fruits:get{ where = { price = { ["$lt"] = 3 } }, include = { "embeddings" } })
+-- print(cheap.ids[1], #cheap.embeddings[1], cheap.documents)   --> pear  2  nil
 function Collection:get(args)
   check_self(self, Collection, "get")
   return result(run(self.client, "get", self._table, self.dimension, args))
 end
 
---- Nearest neighbours: `args.query_embeddings` (a vector or a list) or
--- `args.query_texts` (through the embedding function), `n_results` (10),
--- `where`, `where_document`, `include` (default `{"documents", "metadatas",
--- "distances"}`, plus `"embeddings"`). One inner list per query, nearest
--- first: `{ids = {{...}}, distances = {{...}}, ...}`.
+--- The nearest rows of one or more query vectors (or texts, through the
+-- embedding function), nearest first: one statement per query, in the
+-- form the vector index (HNSW) answers, so the answer can be approximate.
+-- `n_results` beyond what the server's vector search answers (10,000 on
+-- MariaDB, 16,384 on seekdb) is refused before any SQL.
+-- @tparam table args
+-- @tparam[opt] {number,...}|{{number,...},...} args.query_embeddings one vector or a list
+-- @tparam[opt] string|{string,...} args.query_texts one text or a list, through the
+-- collection's embedding function (this or `query_embeddings`, not both)
+-- @tparam[opt=10] integer args.n_results rows per query, at least 1
+-- @tparam[opt] table args.where a metadata filter (@{where})
+-- @tparam[opt] table args.where_document a document filter (@{where_document})
+-- @tparam[opt={"documents","metadatas","distances"}] {string,...} args.include the fields
+-- besides the ids, also `"embeddings"`
+-- @treturn[1] QueryResult one inner list per query: `{ids = {{...}}, distances = {{...}}, ...}`
+-- @return[2] `nil, errmsg, errno, sqlstate`
+-- @raise on a malformed argument or filter
+-- @usage
+-- local points = assert(client:create_collection{ name = "points", dimension = 2, distance = "l2" })
+-- assert(points:add{ ids = { "p1", "p2", "p3" }, embeddings = { { 0, 0 }, { 3, 4 }, { 1, 1 } },
+--   metadatas = { { kind = "a" }, { kind = "b" }, { kind = "b" } } })
+-- local near = assert(points:query{ query_embeddings = { 0, 0 }, n_results = 2 })
+-- print(near.ids[1][1], near.ids[1][2], ("%.3f"):format(near.distances[1][2]))   --> p1  p3  1.414
+-- -- two queries, a filter, only ids and distances
+-- local two = assert(points:query{ query_embeddings = { { 0, 0 }, { 3, 3 } }, n_results = 1,
+--   where = { kind = "b" }, include = { "distances" } })
+-- print(two.ids[1][1], two.ids[2][1], two.documents)   --> p3  p2  nil
 function Collection:query(args)
   check_self(self, Collection, "query")
   return result(run_ef(self.client, self.embedding_function, "query", self._table, self.dimension,
     self.distance, args, self.embedding_function, self._ef_search))
 end
 
---- Hybrid search: a full-text search (`args.query`: `where_document`,
--- `where`) and a vector search (`args.knn`: `query_embeddings` or
--- `query_texts`, `where`, `n_results`), their rankings fused by Reciprocal
--- Rank Fusion (`args.rank`, default `{rrf = {rank_window_size = 60,
--- rank_constant = 60}}`); `n_results` (10) rows, best first, with what
--- `include` asks for (default `{"documents", "metadatas", "distances"}`).
--- One inner list, like query's: `{ids = {{...}}, distances = {{...}}, ...}`;
--- distances are the fused scores (larger is better).
+--- Hybrid search (pyseekdb's): a full-text search and a vector search each
+-- rank rows, and the rankings are fused by Reciprocal Rank Fusion: a row
+-- scores the sum, over the rankings it is in, of `1 / (rank_constant +
+-- rank)`. On seekdb the server fuses; on MariaDB lua-seekdb does (the
+-- full-text ranking is InnoDB's relevance). Ties are broken by id.
+-- @tparam table args
+-- @tparam[opt] table args.query the full-text side: `where_document` (`$contains`,
+-- `$not_contains`, `$and`/`$or` of them; @{where_document}) and/or `where` (@{where})
+-- @tparam[opt] table args.knn the vector side: `query_embeddings` (one vector or a list) or
+-- `query_texts`, `where`, `n_results` (how many nearest rows each vector ranks, 10)
+-- @tparam[opt] table args.rank `{rrf = {rank_window_size = 60, rank_constant = 60}}`
+-- (pyseekdb's defaults): rows each ranking contributes, and the damping of ranks
+-- @tparam[opt=10] integer args.n_results rows returned
+-- @tparam[opt={"documents","metadatas","distances"}] {string,...} args.include as in
+-- @{Collection:query}
+-- @treturn[1] QueryResult one inner list, best first; `distances` are the fused scores
+-- (larger is better)
+-- @return[2] `nil, errmsg, errno, sqlstate`
+-- @raise on a malformed argument, or neither `query` nor `knn`
+-- @usage
+-- local docs = assert(client:create_collection{ name = "docs", dimension = 2 })
+-- assert(docs:add{ ids = { "d1", "d2", "d3" }, embeddings = { { 1, 0 }, { 0.7, 0.7 }, { 0, 1 } },
+--   documents = { "lua tables and metatables", "vectors in mariadb", "lua coroutines yield" } })
+-- local r = assert(docs:hybrid_search{
+--   query = { where_document = { ["$contains"] = "lua" } },   -- ranks d1 and d3
+--   knn = { query_embeddings = { 0, 1 }, n_results = 2 },      -- ranks d3, then d2
+--   n_results = 3, include = { "distances" } })
+-- print(r.ids[1][1], #r.ids[1])   --> d3  3
+-- print(r.distances[1][1] > r.distances[1][2])   --> true
 function Collection:hybrid_search(args)
   check_self(self, Collection, "hybrid_search")
   return result(run_ef(self.client, self.embedding_function, "hybrid_search", self._table, self.dimension,
@@ -315,17 +718,27 @@ function Collection:hybrid_search(args)
 end
 
 --- The number of rows.
+-- @treturn[1] integer
+-- @return[2] `nil, errmsg, errno, sqlstate`
+-- @usage
+-- local items = assert(client:create_collection{ name = "items", dimension = 2 })
+-- assert(items:add{ ids = { "a", "b" }, embeddings = { { 1, 0 }, { 0, 1 } } })
+-- print(items:count())   --> 2
 function Collection:count()
   check_self(self, Collection, "count")
   return run(self.client, "count", self._table)
 end
 
---- What the collection is: `{name =, id =, version =, dimension =,
--- distance =, configuration = {dimension =, distance =, hnsw = {m =,
--- ef_construction =, ef_search =}, fulltext = {parser =, properties =}},
--- embedding_function = <its registered name, or nil>}` (pyseekdb's and the
--- JS SDK's describe, with the configuration). A copy: changing it changes
--- nothing.
+--- What the collection is (pyseekdb's and the JS SDK's describe, with the
+-- index configuration). A copy: changing it changes nothing.
+-- @treturn Description `{name =, id =, version =, dimension =, distance =, configuration =,
+-- embedding_function =}`
+-- @usage
+-- local col = assert(client:create_collection{ name = "tuned", dimension = 8, distance = "l2",
+--   configuration = { hnsw = { m = 32, ef_search = 100 } } })
+-- local d = col:describe()
+-- print(d.name, d.version, d.dimension, d.distance, #d.id)   --> tuned  2  8  l2  32
+-- print(d.configuration.hnsw.m, d.configuration.hnsw.ef_search)   --> 32  100
 function Collection:describe()
   check_self(self, Collection, "describe")
   local function copy(t)
@@ -340,13 +753,22 @@ function Collection:describe()
   })
 end
 
---- A new collection `name` (or `{name = ...}`) with this one's rows,
--- dimension, distance, index configuration, catalog settings and embedding
--- function; this one is left as it is. seekdb 1.1.0 and later copy the
--- table with FORK TABLE; MariaDB makes the new table like this one and copies
--- the rows in the transaction that registers it. A fork that fails leaves
--- nothing behind.
--- @return the new collection, or `nil, errmsg, errno, sqlstate`
+--- A new collection `name` with this one's rows, dimension, distance,
+-- index configuration, catalog settings and embedding function; this one
+-- is only read. The fork is a v2 collection. seekdb 1.1.0 and later copy
+-- the table with `FORK TABLE`; MariaDB makes the new table like this one
+-- and copies the rows in the transaction that registers it. A fork that
+-- fails leaves nothing behind; a name that exists is errno 1050.
+-- @tparam string|table name the new name, or `{name = ...}`
+-- @treturn[1] Collection the new collection
+-- @return[2] `nil, errmsg, errno, sqlstate`
+-- @usage
+-- local items = assert(client:create_collection{ name = "items", dimension = 2 })
+-- assert(items:add{ ids = { "a", "b" }, embeddings = { { 1, 0 }, { 0, 1 } } })
+-- local copy = assert(items:fork("items_copy"))
+-- assert(copy:delete{ ids = "a" })
+-- print(copy.name, copy:count(), items:count())   --> items_copy  1  2
+-- print(items:fork{ name = "items" })   --> nil  collection 'items' already exists  1050  42S01
 function Collection:fork(name)
   check_self(self, Collection, "fork")
   if type(name) == "table" then
@@ -361,16 +783,33 @@ function Collection:fork(name)
   return new_collection(self.client, desc, self.embedding_function, self.embedding_chunk_size, self._ef_name)
 end
 
---- Waits until rows written so far are in the vector index, where the
--- server builds it in the background (seekdb 1.3.0 and later: `CALL
--- dbms_index_manager.refresh()`). Elsewhere there is nothing to wait for
--- (MariaDB indexes a row in its INSERT) and it returns `true` at once.
+--- Waits until the rows written so far are in the vector index. seekdb 1.3.0
+-- and later build it in the background, so a query right after a write
+-- may miss the rows just written: this sends `CALL
+-- dbms_index_manager.refresh()`, as both SDKs do. Elsewhere (MariaDB, whose
+-- INSERT writes the index; older seekdb; OceanBase) there is nothing to
+-- wait for and it returns `true` at once, sending nothing.
+-- @treturn[1] boolean `true`
+-- @return[2] `nil, errmsg, errno, sqlstate`
+-- @usage
+-- local items = assert(client:create_collection{ name = "items", dimension = 2 })
+-- assert(items:upsert{ ids = "a", embeddings = { 1, 0 } })
+-- print(items:refresh_index())   --> true
 function Collection:refresh_index()
   check_self(self, Collection, "refresh_index")
   return run(self.client, "refresh_index")
 end
 
---- The first `n` rows (default 10) with everything included.
+--- The first `n` rows with everything included: `get{limit = n, include =
+-- {"documents", "metadatas", "embeddings"}}`.
+-- @tparam[opt=10] integer n
+-- @treturn[1] GetResult
+-- @return[2] `nil, errmsg, errno, sqlstate`
+-- @usage
+-- local items = assert(client:create_collection{ name = "items", dimension = 2 })
+-- assert(items:add{ ids = { "a", "b", "c" }, embeddings = { { 1, 0 }, { 0, 1 }, { 1, 1 } } })
+-- local some = assert(items:peek(2))
+-- print(#some.ids, #some.embeddings[1])   --> 2  2
 function Collection:peek(n)
   check_self(self, Collection, "peek")
   if n ~= nil and (type(n) ~= "number" or n < 0 or n % 1 ~= 0) then
@@ -379,9 +818,11 @@ function Collection:peek(n)
   return self:get { limit = n or 10, include = { "documents", "metadatas", "embeddings" } }
 end
 
----------------------------------------------------------------------------
+--- @section end
+
+-- -------------------------------------------------------------------------
 -- Client
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 local Client = { __name = "seekdb.Client" }
 Client.__index = Client
@@ -518,39 +959,78 @@ local function connect_local(o, driver, from)
   return nil, ("local mode (%s, path from %s): %s"):format(path, told(from, "path"), err), errno, sqlstate
 end
 
---- Connects to seekdb, OceanBase or MariaDB 11.7+, or to the local mode's
--- private server of a folder.
--- Local mode: `path` (a folder; env SEEKDB_PATH): the server running for that
--- folder, or one started for it (data in the folder, a unix socket, no TCP
--- port; it stops `local_idle` seconds, env SEEKDB_LOCAL_IDLE or 30, after
--- its last client has gone), `mariadbd` (the server binary; env
--- SEEKDB_MARIADBD; else one on PATH, else `scripts/testdb fetch`'s copy).
--- Without `path`, `host`, `port` or `socket` (as arguments or SEEKDB_PATH,
--- SEEKDB_HOST, SEEKDB_PORT, SEEKDB_SOCKET) the client is in local mode in
--- `./seekdb.db`, pyseekdb's default.
--- Server options (all optional): `host` (env SEEKDB_HOST or `127.0.0.1`), `port`
--- (env SEEKDB_PORT or 2881), `user` (env SEEKDB_USER or `root`), `password`
--- (env SEEKDB_PASSWORD or empty), `database` (env SEEKDB_DATABASE or `test`),
--- `tenant` (login as user@tenant), `socket` (a unix socket path; env
--- SEEKDB_SOCKET),
--- `connect_timeout` (seconds, 10), `read_timeout` and `write_timeout`
--- (seconds the server may stay silent during a statement, 60 each),
--- `timeout` (seconds a whole call may take, across retries and lock waits;
--- none by default), `loop` (how calls wait: nil for the blocking form,
--- "cqueues", "luv", "ngx", "yield", or a function(fd, events, timeout)),
--- `slice` (seconds of work per step of a call under a loop, 0.0005), `ssl`
--- (TLS or no connection: nothing is sent to a server that offers no TLS),
--- `ssl_verify` (also check the server's certificate and name), `ssl_ca`,
--- `ssl_capath`, `ssl_cert`, `ssl_key`, `ssl_cipher` (the negotiated cipher
--- must be one of these names), `tls_version` ("TLSv1.2", "TLSv1.3" or
--- "TLSv1.2,TLSv1.3"); any TLS option requires TLS, as `ssl` does (see the
--- README, TLS), `dialect` ("auto", "seekdb" or "mariadb"), `max_packet`
--- (bytes per statement, at most the server's max_allowed_packet),
--- `text_protocol` (true: write with multi-row SQL text even where MariaDB's
--- faster bulk protocol is available), `pipeline` (false: check every item of
--- a large write before any SQL instead of while earlier rows are sent),
--- `deadlock_retries` (10).
--- @return a client, or `nil, errmsg, errno, sqlstate`
+--- Connects to seekdb, OceanBase or MariaDB 11.7+, or in local mode to a
+-- private server for a folder: one connection, one call
+-- at a time (a second call while one runs raises).
+--
+-- Local mode or a server? `path` (or env `SEEKDB_PATH`) is local mode; so is
+-- a call that names no server at all (no `host`, `port` or `socket`, and
+-- none of `SEEKDB_HOST`, `SEEKDB_PORT`, `SEEKDB_SOCKET`): `seekdb.Client()`
+-- is local mode in `./seekdb.db`, as pyseekdb's `Client()` is. A failed
+-- connect says what was tried, where each value came from (argument,
+-- environment, default) and what to do. The character set is
+-- always utf8mb4. A lost connection is not reconnected (that would drop
+-- the open transaction): the call fails with errno 2013 or 2006, and so
+-- does every later one; make a new client.
+-- @tparam[opt] table opts the options, each optional (any other key raises, naming the valid ones)
+-- @tparam[opt] string opts.path local mode's folder (default: env `SEEKDB_PATH`, else
+-- `"./seekdb.db"` when no server is named): the server running for it, or one started for
+-- it (data in the folder, a unix socket, no TCP port); not with host, port, socket or TLS
+-- options (README: Local mode)
+-- @tparam[opt] string opts.mariadbd local mode's server binary (default: env
+-- `SEEKDB_MARIADBD`, else a `mariadbd` 11.7+ on PATH, else `scripts/testdb fetch`'s copy)
+-- @tparam[opt=30] number opts.local_idle seconds local mode's server stays up after its
+-- last client has gone (env `SEEKDB_LOCAL_IDLE`), 1 to 86400
+-- @tparam[opt] string opts.host the server's address (default: env `SEEKDB_HOST`, else
+-- `"127.0.0.1"`); `"localhost"` means Connector/C's unix socket, not TCP
+-- @tparam[opt] integer opts.port TCP port (default: env `SEEKDB_PORT`, else 2881)
+-- @tparam[opt] string opts.user (default: env `SEEKDB_USER`, else `"root"`)
+-- @tparam[opt] string opts.password (default: env `SEEKDB_PASSWORD`, else empty)
+-- @tparam[opt] string opts.database the database of the collections (default: env
+-- `SEEKDB_DATABASE`, else `"test"`)
+-- @tparam[opt] string opts.tenant log in as `user@tenant` (seekdb, OceanBase)
+-- @tparam[opt] string opts.socket a unix socket path, used instead of host and port
+-- (default: env `SEEKDB_SOCKET`)
+-- @tparam[opt=10] number opts.connect_timeout seconds to connect and log in
+-- @tparam[opt=60] number opts.read_timeout seconds the server may stay silent during a
+-- statement; then the call fails and the client is closed
+-- @tparam[opt=60] number opts.write_timeout seconds the server may take to accept what is sent
+-- @tparam[opt] number opts.timeout seconds a whole call may take, retries and lock waits
+-- included (none by default; @{Client:set_timeout} changes it)
+-- @tparam[opt] string|function opts.loop how calls wait: none (blocking), `"cqueues"`,
+-- `"luv"`, `"ngx"`, `"yield"` (see @{task}), or a function `(fd, events, timeout)`
+-- @tparam[opt=0.0005] number opts.slice under a `loop`, seconds of the client's own work
+-- between two chances for the host to run
+-- @tparam[opt=false] boolean opts.ssl TLS, or no connection and nothing sent (not even the user)
+-- @tparam[opt=false] boolean opts.ssl_verify also check the server's certificate and name
+-- @tparam[opt] string opts.ssl_ca the CA file that signed the server's certificate
+-- @tparam[opt] string opts.ssl_capath a folder of CA files
+-- @tparam[opt] string opts.ssl_cert a client certificate
+-- @tparam[opt] string opts.ssl_key its key
+-- @tparam[opt] string opts.ssl_cipher the ciphers allowed, by name, separated by colons
+-- @tparam[opt] string opts.tls_version `"TLSv1.2"`, `"TLSv1.3"` or `"TLSv1.2,TLSv1.3"` (any
+-- TLS option requires TLS, as `ssl` does)
+-- @tparam[opt="auto"] string opts.dialect `"auto"` (from `SELECT VERSION()`), `"seekdb"`
+-- or `"mariadb"`
+-- @tparam[opt] integer opts.max_packet the largest statement to send, in bytes (at most the
+-- server's `max_allowed_packet`, the default)
+-- @tparam[opt=false] boolean opts.text_protocol `true`: write multi-row SQL text even where
+-- MariaDB's bulk protocol is available
+-- @tparam[opt=true] boolean opts.pipeline `false`: check every item of a large write before any
+-- SQL instead of while earlier rows are sent
+-- @tparam[opt=10] integer opts.deadlock_retries how many times a write is run again after a
+-- deadlock, with a randomised backoff, within `timeout`
+-- @treturn[1] Client a client
+-- @return[2] `nil, errmsg, errno, sqlstate`
+-- @raise on an unknown option or one of the wrong type
+-- @usage
+-- -- host, port, user, password and database from the SEEKDB_* environment
+-- local c = assert(seekdb.Client{ connect_timeout = 5, timeout = 30 })
+-- print(c)   --> seekdb client (... dialect, ...)
+-- print(c:info().timeout)   --> 30...
+-- c:close()
+-- -- a typo raises, naming the valid options
+-- print(pcall(seekdb.Client, { databse = "test" }))   --> false  ...unknown option 'databse' (did you mean database?)...
 function seekdb.Client(opts)
   if opts ~= nil and type(opts) ~= "table" then
     argerror(1, "Client", "table expected, got " .. type(opts), 2)
@@ -588,12 +1068,24 @@ function seekdb.Client(opts)
   return setmetatable({ _conn = conn, _driver = driver, _tenant = tenant }, Client)
 end
 
+--- A client: one connection to the server, made by @{seekdb.Client}. It
+-- prints as what it is connected to, is closed by `close()`, by `local
+-- client <close> = ...` (Lua 5.4) and when garbage-collected. It runs one
+-- call at a time; each thread (and each coroutine that works concurrently)
+-- makes its own. Its methods return `nil, errmsg, errno, sqlstate` on a
+-- runtime failure; the databases' methods are @{AdminClient}'s too.
+-- @type Client
 function Client:__tostring()
   return tostring(self._conn)
 end
 
 --- Closes the connection; calling it twice is harmless. A call still running
--- on the client (in another coroutine) ends with an error.
+-- on the client (in another coroutine) ends with an error, and nothing of
+-- it is written. Every later call raises.
+-- @treturn boolean `true`
+-- @usage
+-- local c = assert(seekdb.Client())
+-- print(c:close(), c:close(), c:is_closed())   --> true  true  true
 function Client:close()
   check_self(self, Client, "close")
   local driver = self._driver
@@ -607,29 +1099,54 @@ Client.__close = Client.close
 --- `true` once the client's connection is closed: by `close()`, or by a
 -- call that timed out while the server held it (every later call raises).
 -- A pool checks it before giving a client out again.
+-- @treturn boolean
+-- @usage
+-- print(client:is_closed())   --> false
 function Client:is_closed()
   check_self(self, Client, "is_closed")
   return self._conn:is_closed()
 end
 
---- What the client is connected to: `{dialect =, version =, max_packet =,
--- timeout =, tls =, tls_cipher =}`.
+--- What the client is connected to.
+-- @treturn Info `{dialect =, version =, max_packet =, timeout =, tls =, tls_cipher =}`
+-- @usage
+-- local info = client:info()
+-- print(type(info.version), info.max_packet > 0, info.timeout)   --> string  true  0...
 function Client:info()
   check_self(self, Client, "info")
   return result(self._conn:info())
 end
 
---- Sets the `timeout` (seconds a call may take; 0 or false: none) of the
--- calls that start after it.
+--- Sets the `timeout` of the calls that start after it: seconds a whole
+-- call may take, retries and lock waits included. On MariaDB the module's
+-- statements tell the server the time left (`SET STATEMENT
+-- max_statement_time=...`), so it gives up in time and the client stays
+-- usable; a call that the server still holds when the time is up (raw SQL
+-- of @{Client:query}, a server that does not answer) fails with errno 2013
+-- and closes the client.
+-- @tparam number|false seconds the limit; 0 or `false`: none
+-- @treturn boolean `true`
+-- @usage
+-- local c = assert(seekdb.Client())
+-- assert(c:set_timeout(0.3))
+-- print(c:query("SELECT SLEEP(2)"))   --> nil  timeout: ...  2013  HY000
+-- print(c:is_closed())   --> true
+-- assert(client:set_timeout(false))
 function Client:set_timeout(seconds)
   check_self(self, Client, "set_timeout")
   return self._conn:set_timeout(seconds)
 end
 
 --- Runs one SQL statement: the escape hatch for administration and tests.
--- A result set comes back as a list of rows keyed by column name (values are
--- strings, SQL NULL is `seekdb.null`); other statements give
--- `{affected_rows =, insert_id =, warning_count =}`.
+-- @tparam string sql one statement
+-- @treturn[1] table for a statement with a result set, a list of rows keyed by column name
+-- (values are strings, SQL NULL is @{null}); for others, `{affected_rows =, insert_id =,
+-- warning_count =}`
+-- @return[2] `nil, errmsg, errno, sqlstate`
+-- @usage
+-- local rows = assert(client:query("SELECT 1 + 1 AS two, NULL AS nothing"))
+-- print(rows[1].two, rows[1].nothing == seekdb.null)   --> 2  true
+-- print(client:query("SELEC 1"))   --> nil  ...syntax...  1064  42000
 function Client:query(sql)
   check_self(self, Client, "query")
   return result(run(self, "sql", sql))
@@ -664,9 +1181,11 @@ local function probe_dimension(ef)
   return core.embedding_dimension(vectors)
 end
 
----------------------------------------------------------------------------
+--- @section end
+
+-- -------------------------------------------------------------------------
 -- Configuration: pyseekdb's classes, and the table form
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 local HNSWConfiguration = { __name = "seekdb.HNSWConfiguration" }
 local Configuration = { __name = "seekdb.Configuration" }
@@ -703,10 +1222,21 @@ local function one_m(t, fname, level)
 end
 
 --- pyseekdb's `HNSWConfiguration(dimension, distance)`: the vector index of
--- a collection. `seekdb.HNSWConfiguration(128, "l2")`, or with names:
+-- a collection, for `configuration` of @{Client:create_collection}. Unset
+-- fields read as pyseekdb's defaults (dimension 384, distance "cosine");
+-- what create_collection uses is what was given. Also with names:
 -- `seekdb.HNSWConfiguration{dimension = 128, distance = "l2", M = 16,
--- ef_construction = 200, ef_search = 64}` (`m` for `M` too). Unset fields
--- read as pyseekdb's defaults (dimension 384, distance "cosine").
+-- ef_construction = 200, ef_search = 64}` (`m` for `M` too).
+-- @tparam[opt] integer|table dimension the dimension, or a table of the options
+-- @tparam[opt] string distance `"cosine"`, `"l2"` or `"inner_product"`
+-- @treturn table an HNSWConfiguration
+-- @raise on an unknown option or a wrong value (pyseekdb's hnsw_sq/hnsw_bq options are not
+-- supported)
+-- @usage
+-- local col = assert(client:create_collection{ name = "tuned",
+--   configuration = seekdb.HNSWConfiguration{ dimension = 8, distance = "l2", M = 32, ef_search = 100 } })
+-- print(col.dimension, col.distance, col.configuration.hnsw.m)   --> 8  l2  32
+-- print(seekdb.HNSWConfiguration(16).distance)   --> cosine
 function seekdb.HNSWConfiguration(dimension, distance)
   local t = dimension
   if type(dimension) ~= "table" then t = { dimension = dimension, distance = distance }
@@ -736,8 +1266,16 @@ end
 
 --- pyseekdb's `FulltextIndexConfig(analyzer, properties)`: the full-text
 -- index's parser (seekdb: "ik" by default; "space", "ngram", "ngram2",
--- "beng"...) and its properties (`{ngram_token_size = 2}`). Also
--- `seekdb.FulltextIndexConfig{analyzer = ..., properties = {...}}`.
+-- "beng"...) and its properties (`{ngram_token_size = 2}`), for a
+-- @{Configuration}. Also `seekdb.FulltextIndexConfig{analyzer = ...,
+-- properties = {...}}`.
+-- @tparam[opt] string|table analyzer the parser, or a table of the options
+-- @tparam[opt] table properties the parser's properties
+-- @treturn table a FulltextIndexConfig
+-- @usage
+-- local ft = seekdb.FulltextIndexConfig("ngram", { ngram_token_size = 2 })
+-- print(ft.analyzer, ft.properties.ngram_token_size)   --> ngram  2
+-- print(seekdb.FulltextIndexConfig().analyzer)   --> ik
 function seekdb.FulltextIndexConfig(analyzer, properties)
   local t = analyzer
   if type(analyzer) ~= "table" then t = { analyzer = analyzer, properties = properties }
@@ -752,9 +1290,17 @@ function seekdb.FulltextIndexConfig(analyzer, properties)
   return setmetatable({ analyzer = t.analyzer, properties = t.properties }, FulltextIndexConfig)
 end
 
---- pyseekdb's `Configuration(hnsw, fulltext_config)`: an HNSWConfiguration
--- and a FulltextIndexConfig, both optional. Also
+--- pyseekdb's `Configuration(hnsw, fulltext_config)`: an
+-- @{HNSWConfiguration} and a @{FulltextIndexConfig}, both optional, for
+-- `configuration` of @{Client:create_collection}. Also
 -- `seekdb.Configuration{hnsw = ..., fulltext_config = ...}`.
+-- @tparam[opt] table hnsw an HNSWConfiguration, or a table of both options
+-- @tparam[opt] table fulltext_config a FulltextIndexConfig
+-- @treturn table a Configuration
+-- @usage
+-- local col = assert(client:create_collection{ name = "tuned",
+--   configuration = seekdb.Configuration(seekdb.HNSWConfiguration(4, "l2")) })
+-- print(col.dimension, col.distance)   --> 4  l2
 function seekdb.Configuration(hnsw, fulltext_config)
   local t = hnsw
   if type(hnsw) ~= "table" or getmetatable(hnsw) ~= nil then t = { hnsw = hnsw, fulltext_config = fulltext_config }
@@ -805,6 +1351,8 @@ local function flat_configuration(c, fname)
   return out
 end
 
+--- @type Client
+
 local CREATE_OPTIONS = { "name", "dimension", "distance", "configuration", "embedding_function",
   "embedding_function_properties", "embedding_chunk_size", "version" }
 local GET_OPTIONS = { "embedding_function", "embedding_function_properties", "embedding_chunk_size" }
@@ -821,20 +1369,45 @@ local function agree(top, conf, what, fname)
   return conf
 end
 
---- Creates a collection.
--- `opts`: `name`, `dimension` (default: what the embedding function returns
--- for a sample text, else 384), `distance` ("cosine", "l2" or
--- "inner_product"; MariaDB has no inner product), `configuration` (the
--- indexes: `{dimension =, distance =, hnsw = {m =, ef_construction =,
--- ef_search =}, fulltext = {parser =, properties =}}`, or pyseekdb's
--- `seekdb.Configuration(...)` / `seekdb.HNSWConfiguration(...)`; a dimension
--- or distance given at both levels must be the same), `embedding_function`
--- (a function, or a registered name whose factory gets
--- `embedding_function_properties`; a name is stored with the collection),
--- `embedding_chunk_size` (documents per call of the embedding function, 128),
--- `version` (2, pyseekdb's current layout listed in sdk_collections; or 1,
--- the table `c$v1$<name>`).
--- @return a collection, or `nil, errmsg, errno, sqlstate`
+--- Creates a collection (pyseekdb's create_collection). A v2 collection
+-- (the default) is made table first, then its catalog row in a
+-- transaction that locks the name: of several clients creating one name at
+-- once exactly one wins, and an interrupted create leaves no half-made
+-- collection. A collection of that name that exists already (v1 or v2) is
+-- `nil, "collection 'x' already exists", 1050, "42S01"`.
+-- @tparam table opts
+-- @tparam string opts.name `^[A-Za-z0-9_]+$`, at most 512 characters (59 for version 1)
+-- @tparam[opt] integer opts.dimension 1 to 16,313 on MariaDB, to 4,096 on seekdb (default:
+-- the length of what the embedding function returns for a sample text, else 384)
+-- @tparam[opt="cosine"] string opts.distance `"cosine"`, `"l2"` or `"inner_product"` (not on
+-- MariaDB)
+-- @tparam[opt] table opts.configuration the indexes' options: an @{IndexConfiguration} table
+-- (`{hnsw = {m =, ef_construction =, ef_search =}, fulltext = {parser =, properties =}}`), or
+-- @{Configuration} / @{HNSWConfiguration}; a dimension or distance given at both levels must
+-- agree
+-- @tparam[opt] function|string opts.embedding_function turns documents into vectors: a
+-- function, or a name of @{register_embedding_function} (stored with the collection)
+-- @tparam[opt={}] table opts.embedding_function_properties what the named factory is given
+-- (stored too)
+-- @tparam[opt=128] integer opts.embedding_chunk_size documents per call of the embedding function
+-- @tparam[opt=2] integer opts.version 2 (pyseekdb's current layout, listed in
+-- `sdk_collections`) or 1 (the table `c$v1$<name>`)
+-- @treturn[1] Collection the new collection
+-- @return[2] `nil, errmsg, errno, sqlstate`
+-- @raise on an unknown option or a wrong value
+-- @usage
+-- local articles = assert(client:create_collection{ name = "articles", dimension = 3, distance = "l2" })
+-- print(articles)   --> seekdb collection 'articles' (dimension 3, l2 distance)
+-- print(articles.version, #articles.id, articles.embedding_chunk_size)   --> 2  32  128
+-- print(client:create_collection{ name = "articles", dimension = 3 })   --> nil  collection 'articles' already exists  1050  42S01
+-- -- no dimension: learnt from the embedding function (called once)
+-- local texts = assert(client:create_collection{ name = "texts",
+--   embedding_function = function(docs)
+--     local out = {}
+--     for i, d in ipairs(docs) do out[i] = { #d, d:byte(1) } end
+--     return out
+--   end })
+-- print(texts.dimension)   --> 2
 function Client:create_collection(opts)
   check_self(self, Client, "create_collection")
   if type(opts) ~= "table" then
@@ -916,10 +1489,23 @@ local function get_collection(self, name, opts)
   return new_collection(self, desc, ef, opts.embedding_chunk_size, ef_name)
 end
 
---- An existing collection, v1 or v2. Its persisted embedding function is
--- attached again; `opts.embedding_function` gives one to a collection that
--- has none stored (passing a different one than the stored is an error).
--- @return a collection, or `nil, errmsg, errno, sqlstate`
+--- An existing collection, v1 or v2 (made by this module, pyseekdb or the JS
+-- SDK): the dimension is read from its column, the distance from its
+-- index. Its stored embedding function (a registered name) is attached
+-- again; `opts.embedding_function` gives one to a collection that has none
+-- stored (used, not stored; a different one than the stored is an error).
+-- @tparam string name
+-- @tparam[opt] table opts
+-- @tparam[opt] function|string opts.embedding_function
+-- @tparam[opt] table opts.embedding_function_properties
+-- @tparam[opt=128] integer opts.embedding_chunk_size
+-- @treturn[1] Collection
+-- @return[2] `nil, errmsg, errno, sqlstate` (a missing collection: 1146, `"42S02"`)
+-- @usage
+-- assert(client:create_collection{ name = "articles", dimension = 3, distance = "l2" })
+-- local articles = assert(client:get_collection("articles"))
+-- print(articles.dimension, articles.distance)   --> 3  l2
+-- print(client:get_collection("nope"))   --> nil  collection 'nope' does not exist  1146  42S02
 function Client:get_collection(name, opts)
   check_self(self, Client, "get_collection")
   check_opts(opts, 2, "get_collection")
@@ -931,8 +1517,16 @@ end
 
 local ER_TABLE_EXISTS = 1050
 
---- The collection if it exists, else a new one made from `opts`. Safe when
--- two clients race to create it: the loser gets the winner's collection.
+--- The collection if it exists (its dimension, distance and version are not
+-- compared with `opts`), else a new one made from `opts`. Safe when two
+-- clients race to create it: the loser gets the winner's collection.
+-- @tparam table opts the options of @{Client:create_collection}
+-- @treturn[1] Collection
+-- @return[2] `nil, errmsg, errno, sqlstate`
+-- @usage
+-- local a = assert(client:get_or_create_collection{ name = "notes", dimension = 2 })
+-- local b = assert(client:get_or_create_collection{ name = "notes", dimension = 2 })
+-- print(a.id == b.id)   --> true
 function Client:get_or_create_collection(opts)
   check_self(self, Client, "get_or_create_collection")
   if type(opts) ~= "table" then
@@ -949,7 +1543,15 @@ function Client:get_or_create_collection(opts)
   return get_collection(self, opts.name, opts)
 end
 
---- `true` if the collection exists, `false` if not (so not for assert()).
+--- Whether the collection exists: `true` or `false` (so not for `assert`:
+-- test for nil).
+-- @tparam string name
+-- @treturn[1] boolean
+-- @return[2] `nil, errmsg, errno, sqlstate`
+-- @usage
+-- print(client:has_collection("notes"))   --> false
+-- assert(client:create_collection{ name = "notes", dimension = 2 })
+-- print(client:has_collection("notes"))   --> true
 function Client:has_collection(name)
   check_self(self, Client, "has_collection")
   return run(self, "has_collection", name)
@@ -958,10 +1560,17 @@ end
 -- Errors that say the connection, not the collection, is the trouble.
 local CONNECTION_ERRNO = { [2006] = true, [2013] = true, [2014] = true }
 
---- All collections, v1 and v2, sorted by name (a list of collection
--- objects, as in pyseekdb). Catalog rows that cannot be read as a
--- collection (their table is missing, their name odd) are skipped, as both
--- pyseekdb and the JS SDK do.
+--- All collections, v1 and v2, sorted by name, as collection objects (as in
+-- pyseekdb). Catalog rows that cannot be read as a collection (their table
+-- is missing, their name odd) are skipped, as both pyseekdb and the JS SDK
+-- do.
+-- @treturn[1] {Collection,...}
+-- @return[2] `nil, errmsg, errno, sqlstate`
+-- @usage
+-- assert(client:create_collection{ name = "b_notes", dimension = 2 })
+-- assert(client:create_collection{ name = "a_notes", dimension = 2, version = 1 })
+-- local list = assert(client:list_collections())
+-- print(#list, list[1].name, list[1].version, list[2].name)   --> 2  a_notes  1  b_notes
 function Client:list_collections()
   check_self(self, Client, "list_collections")
   local names, err, errno, sqlstate = run(self, "list_collections")
@@ -976,13 +1585,24 @@ function Client:list_collections()
   return result(list)
 end
 
---- Drops a collection and its data (and its row in sdk_collections).
+--- Drops a collection and its data (and its row in `sdk_collections`).
+-- @tparam string name
+-- @treturn[1] boolean `true`
+-- @return[2] `nil, errmsg, errno, sqlstate`
+-- @usage
+-- assert(client:create_collection{ name = "notes", dimension = 2 })
+-- print(client:delete_collection("notes"), client:has_collection("notes"))   --> true  false
 function Client:delete_collection(name)
   check_self(self, Client, "delete_collection")
   return run(self, "delete_collection", name)
 end
 
---- How many collections `list_collections()` lists (as pyseekdb counts).
+--- How many collections @{Client:list_collections} lists (as pyseekdb
+-- counts).
+-- @treturn[1] integer
+-- @return[2] `nil, errmsg, errno, sqlstate`
+-- @usage
+-- print(client:count_collection())   --> 0
 function Client:count_collection()
   check_self(self, Client, "count_collection")
   local list, err, errno, sqlstate = self:list_collections()
@@ -990,9 +1610,9 @@ function Client:count_collection()
   return #list
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Databases (pyseekdb's AdminClient; on a Client too)
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 -- A database, as pyseekdb's Database: name, charset, collation, and the
 -- tenant where the client was given one. Prints as its name; two are equal
@@ -1006,10 +1626,49 @@ local function database(d, tenant)
   return setmetatable(d, Database)
 end
 
+--- Creates a database (`CREATE DATABASE IF NOT EXISTS`: one that exists is
+-- fine, as in pyseekdb). On an @{AdminClient} too.
+-- @function create_database
+-- @tparam string name `^[A-Za-z0-9_]+$` (pyseekdb's rule), at most 64 characters
+-- @treturn[1] boolean `true`
+-- @return[2] `nil, errmsg, errno, sqlstate`
+-- @usage
+-- assert(client:create_database("lseekdb_usage"))
+-- local db = assert(client:get_database("lseekdb_usage"))
+-- print(db.name, db.charset, tostring(db))   --> lseekdb_usage  utf8mb4  lseekdb_usage
+-- print(client:get_database("lseekdb_nope"))   --> nil  database 'lseekdb_nope' does not exist  1049  42000
+-- assert(client:delete_database("lseekdb_usage"))
+
+--- The database `name`. On an @{AdminClient} too.
+-- @function get_database
+-- @tparam string name
+-- @treturn[1] Database `{name =, charset =, collation =, tenant =}`
+-- @return[2] `nil, errmsg, errno, sqlstate`: `nil, "database 'x' does not exist", 1049` when
+-- there is none
+
+--- The databases, sorted by name: all of them, or a page. On an
+-- @{AdminClient} too.
+-- @function list_databases
+-- @tparam[opt] integer|table limit at most this many, or `{limit = n, offset = k}`
+-- @tparam[opt] integer offset how many to skip first
+-- @treturn[1] {Database,...}
+-- @return[2] `nil, errmsg, errno, sqlstate`
+-- @usage
+-- local all = assert(client:list_databases())
+-- local page = assert(client:list_databases{ limit = 1 })
+-- print(#all >= 2, #page, page[1].name == all[1].name)   --> true  1  true
+
+--- Drops a database and everything in it (`DROP DATABASE IF EXISTS`: one
+-- that does not exist is fine, as in pyseekdb). On an @{AdminClient} too.
+-- @function delete_database
+-- @tparam string name
+-- @treturn[1] boolean `true`
+-- @return[2] `nil, errmsg, errno, sqlstate`
+
 -- The methods shared by Client and AdminClient (`self._tenant`: the
 -- tenant option, if any).
 local function database_methods(class)
-  --- Creates a database (`CREATE DATABASE IF NOT EXISTS`: one that exists
+  -- Creates a database (`CREATE DATABASE IF NOT EXISTS`: one that exists
   -- is fine, as in pyseekdb). Names match ^[A-Za-z0-9_]+$ (pyseekdb's rule),
   -- at most 64 characters.
   function class:create_database(name)
@@ -1017,7 +1676,7 @@ local function database_methods(class)
     return run(self, "create_database", name)
   end
 
-  --- The database `name`: `{name =, charset =, collation =, tenant =}`, or
+  -- The database `name`: `{name =, charset =, collation =, tenant =}`, or
   -- `nil, "database 'x' does not exist", 1049`.
   function class:get_database(name)
     check_self(self, class, "get_database")
@@ -1026,7 +1685,7 @@ local function database_methods(class)
     return database(d, self._tenant)
   end
 
-  --- The databases, sorted by name: `list_databases{limit = n, offset = k}`
+  -- The databases, sorted by name: `list_databases{limit = n, offset = k}`
   -- (or `list_databases(n, k)`); all of them without a limit.
   function class:list_databases(limit, offset)
     check_self(self, class, "list_databases")
@@ -1041,7 +1700,7 @@ local function database_methods(class)
     return result(list)
   end
 
-  --- Drops a database and everything in it (`DROP DATABASE IF EXISTS`: one
+  -- Drops a database and everything in it (`DROP DATABASE IF EXISTS`: one
   -- that does not exist is fine, as in pyseekdb).
   function class:delete_database(name)
     check_self(self, class, "delete_database")
@@ -1051,15 +1710,27 @@ end
 
 database_methods(Client)
 
+--- @section end
+
 local AdminClient = { __name = "seekdb.AdminClient" }
 AdminClient.__index = AdminClient
 database_methods(AdminClient)
 
 --- pyseekdb's AdminClient: a connection for managing databases
--- (`create_database`, `get_database`, `list_databases`, `delete_database`,
--- `close`). It takes the options of `seekdb.Client`, and connects to
--- `information_schema` unless `database` is given (as pyseekdb does).
--- @return an admin client, or `nil, errmsg, errno, sqlstate`
+-- (@{Client:create_database}, @{Client:get_database},
+-- @{Client:list_databases}, @{Client:delete_database}). It takes the
+-- options of @{seekdb.Client}, and connects to `information_schema` unless
+-- `database` is given (as pyseekdb does).
+-- @tparam[opt] table opts the options of @{seekdb.Client}
+-- @treturn[1] AdminClient an admin client
+-- @return[2] `nil, errmsg, errno, sqlstate`
+-- @raise on an unknown option
+-- @usage
+-- local admin = assert(seekdb.AdminClient())
+-- assert(admin:create_database("lseekdb_usage"))
+-- print(admin:get_database("lseekdb_usage").name)   --> lseekdb_usage
+-- assert(admin:delete_database("lseekdb_usage"))
+-- print(admin:close())   --> true
 function seekdb.AdminClient(opts)
   if opts ~= nil and type(opts) ~= "table" then
     argerror(1, "AdminClient", "table expected, got " .. type(opts), 2)
@@ -1073,11 +1744,16 @@ function seekdb.AdminClient(opts)
   return setmetatable({ _conn = client._conn, _driver = client._driver, _tenant = client._tenant }, AdminClient)
 end
 
+--- An admin client (@{seekdb.AdminClient}): `create_database`,
+-- `get_database`, `list_databases` and `delete_database` as on a
+-- @{Client}, and these.
+-- @type AdminClient
 function AdminClient:__tostring()
   return "seekdb admin " .. tostring(self._conn)
 end
 
 --- Closes the connection; calling it twice is harmless.
+-- @treturn boolean `true`
 function AdminClient:close()
   check_self(self, AdminClient, "close")
   return self._conn:close()
@@ -1085,24 +1761,47 @@ end
 
 AdminClient.__close = AdminClient.close
 
---- What the client is connected to (as `Client:info()`).
+--- What the client is connected to (as @{Client:info}).
+-- @treturn Info
 function AdminClient:info()
   check_self(self, AdminClient, "info")
   return result(self._conn:info())
 end
 
----------------------------------------------------------------------------
+--- @section end
+
+-- -------------------------------------------------------------------------
 -- Tasks: calls a program resumes when it likes
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 local pack = table.pack or function(...) return { n = select("#", ...), ... } end
 local unpack = table.unpack or unpack
 
 --- Runs `fn(...)` in a coroutine that the program resumes when it likes: a
 -- game loop calls `task:step()` once a frame. With a client whose `loop`
--- is "yield", each step runs the call a slice at a time (about half a
--- millisecond of work) and returns. `task:step()` returns `false` while
--- the task runs, then `true` and fn's results; an error in fn is raised.
+-- is `"yield"`, each step runs the task's calls until they wait for the
+-- server, or for about `slice` seconds (0.5 ms) of the client's own work,
+-- and returns: a frame pays about half a millisecond for the database,
+-- however large the call (README: Hosts; examples/game_loop.lua).
+-- @tparam function fn the task, which makes its calls in place
+-- @param ... fn's arguments
+-- @treturn Task a task: `task:step()` returns `false` while it runs, then `true` and fn's
+-- results (also on every later step); an error in fn is raised by `step`.
+-- `task:done()` says whether it has finished.
+-- @raise when fn is not callable
+-- @usage
+-- local game = assert(seekdb.Client{ loop = "yield" })
+-- local moves = assert(game:create_collection{ name = "moves", dimension = 2 })
+-- local task = seekdb.task(function(ids)
+--   assert(moves:upsert{ ids = ids, embeddings = { { 1, 0 }, { 0, 1 } } })
+--   return moves:count()
+-- end, { "p1", "p2" })
+-- local frames, done, count = 0, false, nil
+-- repeat -- once a frame: update, draw, and one step of the task
+--   frames = frames + 1
+--   done, count = task:step()
+-- until done
+-- print(count, frames > 1, task:done())   --> 2  true  true
 function seekdb.task(fn, ...)
   if not callable(fn) then argerror(1, "task", "function expected, got " .. type(fn), 2) end
   local args = pack(...)
@@ -1119,5 +1818,12 @@ function seekdb.task(fn, ...)
   function task.done() return results ~= nil end
   return task
 end
+
+--- What @{task} returns.
+-- @table Task
+-- @tfield function step `task:step()`: one more step; `false` while the task runs, then
+-- `true` and the function's results (again on later steps); an error in the function is
+-- raised here
+-- @tfield function done `task:done()`: `true` once the task has finished
 
 return seekdb

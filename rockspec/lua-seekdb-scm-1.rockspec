@@ -20,8 +20,28 @@ description = {
   license = "Apache-2.0",
 }
 
+-- Lua 5.4, or LuaJIT 2.1 (Lua 5.1's ABI: src/compat.h fills in the 5.4 C API
+-- it lacks). PUC Lua 5.1 to 5.3 are refused by the build (src/compat.h):
+-- LuaRocks' version ranges cannot say "5.1 if it is LuaJIT". For LuaJIT,
+-- point LuaRocks at its headers if they are not its 5.1 default:
+--   luarocks --lua-version=5.1 make LUA_INCDIR=/usr/include/luajit-2.1
 dependencies = {
-  "lua >= 5.4",
+  "lua >= 5.1",
+}
+
+-- `luarocks test` runs busted's specs (spec/, see .busted) against the
+-- server that SEEKDB_TEST_HOST, SEEKDB_TEST_PORT... name (see the README,
+-- "Testing against a real seekdb"). The module it loads is the one that
+-- `luarocks make` has just built for that Lua in the checkout
+-- (./seekdb/core.so), not the Lua 5.4 build of `make` (build/lua5.4), where
+-- only `make`'s test helper failalloc.so is taken from (spec 15, Lua 5.4).
+test_dependencies = {
+  "busted",
+}
+
+test = {
+  type = "busted",
+  flags = { "--cpath=./?.so;build/lua5.4/?.so" },
 }
 
 -- Debian/Ubuntu: apt-get install libmariadb-dev libcjson-dev.
@@ -46,6 +66,7 @@ build = {
     seekdb = "lua/seekdb.lua",
     ["seekdb.pretty"] = "lua/seekdb/pretty.lua",
     ["seekdb.loop"] = "lua/seekdb/loop.lua",
+    ["seekdb.localserver"] = "lua/seekdb/localserver.lua",
     ["seekdb.core"] = {
       sources = {
         "src/admin.c",
@@ -61,6 +82,7 @@ build = {
         "src/hybrid.c",
         "src/hybrid_parm.c",
         "src/json.c",
+        "src/local.c",
         "src/op.c",
         "src/query.c",
         "src/read.c",

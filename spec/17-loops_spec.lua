@@ -973,6 +973,8 @@ describe("examples/game_loop.lua", function()
     local frames, secs, worst_frame = out:match("(%d+) frames in ([%d.]+) s, worst frame ([%d.]+) ms")
     local worst, mean, steps = out:match("client CPU per step: worst ([%d.]+) ms, mean ([%d.]+) ms over (%d+) steps")
     assert(worst, out)
+    -- and their wall time (seekdb.now), which a frame pays
+    assert.matches("client wall time per step: worst [%d.]+ ms, mean [%d.]+ ms", out)
     say("game loop: %s frames in %s s, worst frame %s ms; client CPU per step: worst %s ms, mean %s ms over %s steps",
       frames, secs, worst_frame, worst, mean, steps)
     -- a step is one slice (0.5 ms) and the loop's turn: bench/hosts.md

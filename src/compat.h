@@ -11,6 +11,15 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+/* Lua 5.4, or LuaJIT 2.1 (whose lauxlib.h has 5.2's luaL_newlib): the
+ * rockspecs say `lua >= 5.1`, so a PUC Lua 5.1 to 5.3 build stops here with
+ * a word rather than giving a module that fails to load. */
+#if LUA_VERSION_NUM < 502 && !defined(luaL_newlib)
+#error "lua-seekdb needs Lua 5.4 or LuaJIT 2.1, and these are PUC Lua 5.1's headers: for LuaJIT, build with its headers (luarocks ... LUA_INCDIR=/usr/include/luajit-2.1)"
+#elif LUA_VERSION_NUM == 502 || LUA_VERSION_NUM == 503
+#error "lua-seekdb needs Lua 5.4 or LuaJIT 2.1, not Lua 5.2 or 5.3"
+#endif
+
 #if LUA_VERSION_NUM >= 504
 #define compat_setuservalue(L, idx) lua_setiuservalue((L), (idx), 1)
 #endif
