@@ -302,6 +302,40 @@ describe("local mode", function()
   end)
 end)
 
+describe("the README's examples in local mode", function()
+  local readme = assert(read("README.md"))
+
+  -- The first ```lua block after a heading.
+  local function block(heading)
+    local at = assert(readme:find("\n" .. heading .. "\n", 1, true), "no heading " .. heading)
+    return assert(readme:match("```lua\n(.-)```", at), "no lua block after " .. heading)
+  end
+
+  local function squeeze(t) return (t:gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")) end
+
+  for _, heading in ipairs { "## Using it", "## Local mode" } do
+    it(heading:sub(4) .. ": runs, and prints what its --> comments say", function()
+      local code = block(heading)
+      local where = new_folder()
+      assert(ran("mkdir -p " .. shq(where)))
+      table.insert(folders, 1, where .. "/mydb")
+      local out, ok = child(code, where, "-u SEEKDB_HOST -u SEEKDB_PORT -u SEEKDB_SOCKET -u SEEKDB_PATH "
+        .. "SEEKDB_LOCAL_IDLE=" .. IDLE)
+      assert.is_truthy(ok, out)
+      local printed = {}
+      for line in out:gmatch("[^\n]+") do printed[#printed + 1] = squeeze(line) end
+      local said = {}
+      for comment in code:gmatch("%-%->%s*([^\n]*)") do said[#said + 1] = squeeze(comment) end
+      assert.are.equal(#said, #printed, out)
+      for i, p in ipairs(printed) do
+        -- a comment may go on after the value ("0.40000000596046 (float32)")
+        assert.are.equal(p, said[i]:sub(1, #p), ("line %d printed %q, its comment says %q"):format(i, p, said[i]))
+      end
+      assert.is_true(stopped(where .. "/mydb"))
+    end)
+  end
+end)
+
 describe("a failed connect", function()
   -- a TCP port with nothing listening: bound, never listened on
   local socket = require "socket"
