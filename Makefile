@@ -309,7 +309,14 @@ bench-hosts: all
 	  $(LUA) bench/hosts.lua; rc=$$?; \
 	  scripts/testdb stop; exit $$rc
 
-.PHONY: bench bench-hosts
+# What local mode costs (bench/local.lua): a first client on a new folder, on
+# a stopped one, on a running server; the server's memory; the folder's size
+# and files. Written to bench/local.md; no scratch server needed.
+bench-local: all
+	@scripts/testdb fetch >/dev/null
+	@env -u SEEKDB_HOST -u SEEKDB_PORT -u SEEKDB_SOCKET BENCH_MODULE="$(MODULE)" $(LUA) bench/local.lua
+
+.PHONY: bench bench-hosts bench-local
 
 # ---- API reference -------------------------------------------------------------
 # `make docs` writes the HTML API reference to doc/index.html with LDoc (config.ld:

@@ -147,6 +147,10 @@ describe("local mode", function()
     end
     local col = assert(a:get_collection("shared"))
     assert.are.equal(3, col:count())
+    -- pyseekdb's AdminClient(path=...): the same folder's server
+    local admin = assert(seekdb.AdminClient { path = dir, local_idle = IDLE })
+    assert.are.equal("test", assert(admin:get_database("test")).name)
+    admin:close()
     assert.are.equal(3, assert(assert(b:get_collection("shared")):count()))
     local log = read(dir .. "/mariadbd.log") or ""
     local _, starts = log:gsub("ready for connections", "")
