@@ -19,12 +19,9 @@ local function sh(cmd)
   return out
 end
 
-local function read(path)
+local function read(path) -- a file's text, or nil
   local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
+  return f and f:read("*a")
 end
 
 local function median(t)
@@ -32,10 +29,11 @@ local function median(t)
   return t[(#t + 1) // 2]
 end
 
--- Waits until the folder's server has stopped (its watchdog removes the pid file).
+-- Waits until the folder's server and its watchdog have stopped.
+local processes = require("seekdb.localserver").processes
 local function stopped(dir)
   local deadline = seekdb.now() + 60
-  while read(dir .. "/mariadbd.pid") do
+  while processes(dir) or select(2, processes(dir)) do
     assert(seekdb.now() < deadline, "the server of " .. dir .. " did not stop")
     seekdb.sleep(0.05)
   end

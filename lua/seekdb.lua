@@ -1720,7 +1720,9 @@ database_methods(AdminClient)
 -- (@{Client:create_database}, @{Client:get_database},
 -- @{Client:list_databases}, @{Client:delete_database}). It takes the
 -- options of @{seekdb.Client}, and connects to `information_schema` unless
--- `database` is given (as pyseekdb does).
+-- `database` is given (as pyseekdb does). `AdminClient{ path = "./mydb" }`
+-- is local mode's server of that folder, as pyseekdb's
+-- `AdminClient(path=...)` is its embedded database.
 -- @tparam[opt] table opts the options of @{seekdb.Client}
 -- @treturn[1] AdminClient an admin client
 -- @return[2] `nil, errmsg, errno, sqlstate`

@@ -29,20 +29,19 @@ end
 
 local function shq(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
-local function read(path)
+local function read(path) -- a file's text, or nil
   local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
+  return f and f:read("*a")
 end
 
 local function pid_of(path) return tonumber((read(path) or ""):match("%d+")) end
 
+-- the folder's live server and watchdog (pids or nil)
+local processes = require("seekdb.localserver").processes
+
 local function alive(pid)
   local stat = pid and read("/proc/" .. pid .. "/stat")
-  local state = stat and stat:match("^%d+ %b() (%a)")
-  return state ~= nil and state ~= "Z"
+  return stat ~= nil and not stat:match("^%d+ %b() Z")
 end
 
 -- Waits (up to `limit` seconds) until `fn()` is true; false if it never is.
@@ -66,7 +65,8 @@ end
 -- A folder's server stopped, by its watchdog (after IDLE) or by a kill.
 local function stopped(dir)
   return until_true(function()
-    return not alive(pid_of(dir .. "/mariadbd.pid")) and not alive(pid_of(dir .. "/watchdog.pid"))
+    local server, watchdog = processes(dir)
+    return not server and not watchdog
   end, 60)
 end
 

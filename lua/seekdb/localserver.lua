@@ -70,6 +70,13 @@ local function pid_in(path)
   return tonumber((read_file(path) or ""):match("^%s*(%d+)"))
 end
 
+--- The live processes of `dir`'s local server: `server, watchdog` (pids,
+-- each nil when it is not running). For programs that watch a folder.
+function localserver.processes(dir)
+  local server, watchdog = pid_in(dir .. "/mariadbd.pid"), pid_in(dir .. "/watchdog.pid")
+  return alive(server) and server or nil, alive(watchdog) and watchdog or nil
+end
+
 --- The socket of the server running for `dir` with its watchdog, or nil:
 -- files only, no process started (what every client after the first does).
 function localserver.running(dir)
@@ -338,8 +345,10 @@ function localserver.start(dir, server, idle, sleep)
   local head, tail = core.local_setup()
   local words = {}
   for i, w in ipairs(server.words) do words[i] = shquote(w) end
+  -- The server is a program of its own: a preload meant for this one (a
+  -- sanitizer, valgrind's, an allocator) is not passed on to it.
   local cmd = table.concat({
-    "SEEKDB_SETUP_HEAD=" .. shquote(head), "SEEKDB_SETUP_TAIL=" .. shquote(tail),
+    "env -u LD_PRELOAD", "SEEKDB_SETUP_HEAD=" .. shquote(head), "SEEKDB_SETUP_TAIL=" .. shquote(tail),
     "SEEKDB_WATCHDOG=" .. shquote(WATCHDOG), "sh -c", shquote(START), "seekdb-local",
     shquote(dir), ("%d"):format(math.ceil(idle)), shquote(server.share), shquote(server.plugin or ""),
     table.concat(words, " "), ">", shquote(out), "2>&1 </dev/null &",
