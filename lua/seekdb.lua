@@ -89,6 +89,33 @@ seekdb.pretty = require "seekdb.pretty"
 -- print(seekdb.now() - started >= 0.05)   --> true
 seekdb.now = core.now
 
+--- A vector as float32s in C memory, accepted wherever a vector is (and
+-- returned by get, query, peek and hybrid_search with `vectors = "vector"`,
+-- or every read with the client option `vectors = "vector"`): no Lua table
+-- per vector. Made from float32 little-endian bytes (a string whose length
+-- is a multiple of 4), a list of numbers, or a vector (returned as it is);
+-- `dim`, when given, must match. `#v` is the dimension, `v[i]` item `i`
+-- (nil outside 1..#v), `v:bytes()` the float32 little-endian bytes,
+-- `v:table()` a new list of numbers, `v:pointer()` the floats' address (a
+-- light userdata: under LuaJIT `ffi.cast("const float *", v:pointer())`
+-- reads them in place while `v` is alive; do not write through it). Two
+-- vectors are `==` when their numbers are. A wrong type, a byte length that
+-- is not a multiple of 4, 0 or more than 65,535 numbers raise; NaN,
+-- infinity, a number too large for a float32 or a dimension other than
+-- `dim` return `nil, errmsg`.
+-- @function vector
+-- @tparam string|{number,...}|vector bytes_or_table
+-- @tparam[opt] integer dim the dimension it must have
+-- @treturn[1] vector
+-- @return[2] `nil, errmsg`
+-- @usage
+-- local v = assert(seekdb.vector{ 0.5, 0.25, 1.5 })
+-- print(#v, v[1], v[3])   --> 3  0.5  1.5
+-- local bytes = v:bytes()   -- float32 little-endian, as a model or a file gives them
+-- print(#bytes, seekdb.vector(bytes) == v)   --> 12  true
+-- print(seekdb.vector(bytes:sub(1, 4) .. "\0\0\128\127"))   --> nil  seekdb.vector: bytes has an item that is NaN or infinite (float32 2, bytes 5..8)
+seekdb.vector = core.vector
+
 --- Waits in place for some seconds (0 to 3600): the blocking form's pause.
 -- It blocks a loop; under one, sleep the loop's way.
 -- @function sleep
@@ -810,12 +837,15 @@ end
 -- assert(items:add{ ids = { "a", "b", "c" }, embeddings = { { 1, 0 }, { 0, 1 }, { 1, 1 } } })
 -- local some = assert(items:peek(2))
 -- print(#some.ids, #some.embeddings[1])   --> 2  2
-function Collection:peek(n)
+function Collection:peek(n, opts)
   check_self(self, Collection, "peek")
   if n ~= nil and (type(n) ~= "number" or n < 0 or n % 1 ~= 0) then
     argerror(1, "peek", "a non-negative integer expected, got " .. type(n), 2)
   end
-  return self:get { limit = n or 10, include = { "documents", "metadatas", "embeddings" } }
+  check_opts(opts, 2, "peek")
+  if opts then check_keys(opts, { "vectors" }, 2, "peek") end
+  return self:get { limit = n or 10, include = { "documents", "metadatas", "embeddings" },
+    vectors = opts and opts.vectors }
 end
 
 --- @section end
@@ -839,7 +869,7 @@ local CLIENT_OPTIONS = {
   "connect_timeout", "read_timeout", "write_timeout", "timeout", "loop", "slice",
   "ssl", "ssl_verify", "ssl_ca", "ssl_capath", "ssl_cert", "ssl_key", "ssl_cipher", "tls_version",
   "dialect", "max_packet", "text_protocol", "pipeline", "deadlock_retries",
-  "path", "mariadbd", "local_idle",
+  "path", "mariadbd", "local_idle", "vectors",
 }
 
 -- The options that make no sense for local mode's unix socket.
