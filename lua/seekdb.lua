@@ -537,7 +537,7 @@ end
 -- @tparam string|{string,...} args.ids one id or a list of ids (non-empty strings of at most
 -- 512 bytes, 254 on MariaDB)
 -- @tparam[opt] {number,...}|{{number,...},...} args.embeddings one vector or one per id, of the
--- collection's dimension, finite numbers
+-- collection's dimension, finite numbers; a vector is a list of numbers or a @{vector}
 -- @tparam[opt] string|{string|null,...} args.documents one document or one per id (UTF-8)
 -- @tparam[opt] table|{table|null,...} args.metadatas one metadata table or one per id (string
 -- keys; encoded as JSON: integers stay integers, a list becomes an array)
@@ -574,7 +574,7 @@ end
 -- @tparam string|{string,...} args.ids one id or a list of ids (non-empty strings of at most
 -- 512 bytes, 254 on MariaDB)
 -- @tparam[opt] {number,...}|{{number,...},...} args.embeddings one vector or one per id, of the
--- collection's dimension, finite numbers
+-- collection's dimension, finite numbers; a vector is a list of numbers or a @{vector}
 -- @tparam[opt] string|{string|null,...} args.documents one document or one per id (UTF-8)
 -- @tparam[opt] table|{table|null,...} args.metadatas one metadata table or one per id (string
 -- keys; encoded as JSON: integers stay integers, a list becomes an array)
@@ -603,7 +603,7 @@ end
 -- @tparam string|{string,...} args.ids one id or a list of ids (non-empty strings of at most
 -- 512 bytes, 254 on MariaDB)
 -- @tparam[opt] {number,...}|{{number,...},...} args.embeddings one vector or one per id, of the
--- collection's dimension, finite numbers
+-- collection's dimension, finite numbers; a vector is a list of numbers or a @{vector}
 -- @tparam[opt] string|{string|null,...} args.documents one document or one per id (UTF-8)
 -- @tparam[opt] table|{table|null,...} args.metadatas one metadata table or one per id (string
 -- keys; encoded as JSON: integers stay integers, a list becomes an array)
@@ -656,6 +656,8 @@ end
 -- `"documents"`, `"metadatas"`, `"embeddings"` (`{}`: the ids only)
 -- @tparam[opt=100] integer args.limit at most this many rows
 -- @tparam[opt=0] integer args.offset rows skipped first
+-- @tparam[opt] string args.vectors `"vector"`: embeddings as @{vector} userdata, not tables;
+-- `"table"`; the client's `vectors` option when absent
 -- @treturn[1] GetResult `{ids = {...}, documents = {...}, metadatas = {...}, embeddings = {...}}`
 -- @return[2] `nil, errmsg, errno, sqlstate`
 -- @raise on a malformed argument or filter
@@ -682,7 +684,7 @@ end
 -- `n_results` beyond what the server's vector search answers (10,000 on
 -- MariaDB, 16,384 on seekdb) is refused before any SQL.
 -- @tparam table args
--- @tparam[opt] {number,...}|{{number,...},...} args.query_embeddings one vector or a list
+-- @tparam[opt] {number,...}|{{number,...},...} args.query_embeddings one vector or a list (a vector: a list of numbers or a @{vector})
 -- @tparam[opt] string|{string,...} args.query_texts one text or a list, through the
 -- collection's embedding function (this or `query_embeddings`, not both)
 -- @tparam[opt=10] integer args.n_results rows per query, at least 1
@@ -690,6 +692,8 @@ end
 -- @tparam[opt] table args.where_document a document filter (@{where_document})
 -- @tparam[opt={"documents","metadatas","distances"}] {string,...} args.include the fields
 -- besides the ids, also `"embeddings"`
+-- @tparam[opt] string args.vectors `"vector"`: embeddings as @{vector} userdata, not tables;
+-- `"table"`; the client's `vectors` option when absent
 -- @treturn[1] QueryResult one inner list per query: `{ids = {{...}}, distances = {{...}}, ...}`
 -- @return[2] `nil, errmsg, errno, sqlstate`
 -- @raise on a malformed argument or filter
@@ -724,6 +728,8 @@ end
 -- @tparam[opt=10] integer args.n_results rows returned
 -- @tparam[opt={"documents","metadatas","distances"}] {string,...} args.include as in
 -- @{Collection:query}
+-- @tparam[opt] string args.vectors `"vector"`: embeddings as @{vector} userdata, not tables;
+-- `"table"`; the client's `vectors` option when absent
 -- @treturn[1] QueryResult one inner list, best first; `distances` are the fused scores
 -- (larger is better)
 -- @return[2] `nil, errmsg, errno, sqlstate`
@@ -830,6 +836,7 @@ end
 --- The first `n` rows with everything included: `get{limit = n, include =
 -- {"documents", "metadatas", "embeddings"}}`.
 -- @tparam[opt=10] integer n
+-- @tparam[opt] table opts `vectors` as in @{Collection:get}
 -- @treturn[1] GetResult
 -- @return[2] `nil, errmsg, errno, sqlstate`
 -- @usage
@@ -1050,6 +1057,8 @@ end
 -- SQL instead of while earlier rows are sent
 -- @tparam[opt=10] integer opts.deadlock_retries how many times a write is run again after a
 -- deadlock, with a randomised backoff, within `timeout`
+-- @tparam[opt="table"] string opts.vectors `"vector"`: reads return embeddings as @{vector}
+-- userdata (a call's own `vectors` option wins)
 -- @treturn[1] Client a client
 -- @return[2] `nil, errmsg, errno, sqlstate`
 -- @raise on an unknown option or one of the wrong type
