@@ -247,7 +247,7 @@ FUZZ_LUA_LIBS = $(shell $(PKG_CONFIG) --libs lua5.4)
 FUZZ_INCLUDES = $(LUA_CFLAGS) $(MARIADB_CFLAGS) $(CJSON_CFLAGS)
 # json_decode, vector_decode and metadata_encode need only these; filter_sql
 # links every object (it loads seekdb.core itself, through luaL_requiref).
-FUZZ_PURE_OBJ := $(addprefix $(FUZZ_DIR)/obj/,buffer.o json.o vector.o)
+FUZZ_PURE_OBJ := $(addprefix $(FUZZ_DIR)/obj/,buffer.o json.o vector.o vecobj.o)
 FUZZ_OBJ := $(SRC:src/%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_PURE_BINS := $(addprefix $(FUZZ_DIR)/,json_decode vector_decode metadata_encode)
 

@@ -12,7 +12,15 @@
  *   - bytes of length 4*dim that are not such text always decode, and
  *     vec_read + vec_addhex give the same bytes back (NaN aside: its payload
  *     may change going through a double);
- *   - vec_read says VEC_NONFINITE at the first NaN/inf and VEC_OK otherwise. */
+ *   - vec_read says VEC_NONFINITE at the first NaN/inf and VEC_OK otherwise.
+ * And the decoders of seekdb.vector (src/vecobj.c), on the same input:
+ *   - vecobj_push accepts exactly what vec_push accepts, and its floats are
+ *     the numbers of vec_push's table (bit for bit, NaN as NaN);
+ *   - vec_from_bytes gives the bytes' floats and stops at the first NaN/inf;
+ *   - seekdb.vector(rest) raises when the length is not 1..65535 float32s,
+ *     returns nil, err exactly when a float is NaN/inf, else a vector whose
+ *     bytes are the input; vec_read of it gives the same floats (one memcpy),
+ *     or VEC_LENGTH for another dimension. */
 #include <math.h>
 
 #include "common.h"
@@ -22,6 +30,79 @@ typedef struct {
   const uint8_t *data;
   size_t size;
 } input_t;
+
+/* The same floats, bit for bit (a NaN's payload may change through a double:
+ * NaN matches NaN). */
+static int same_float(float a, float b) {
+  return isnan(a) ? isnan(b) : memcmp(&a, &b, 4) == 0;
+}
+
+static int ctor(lua_State *L) {
+  lua_pushlstring(L, lua_touserdata(L, 1), (size_t)lua_tointeger(L, 2));
+  lua_replace(L, 1);
+  lua_settop(L, 1);
+  return vecobj_ctor(L);
+}
+
+static void check_vecobj(lua_State *L, const char *rest, size_t len, int dim, int pushed) {
+  int top = lua_gettop(L), obj, first_bad = 0, status;
+  size_t n = len / 4;
+  lua_Integer pos = 0;
+  float *f = malloc(n ? n * sizeof *f : 1);
+  if (!f) abort();
+  /* vecobj_push against vec_push (whose table, when it made one, is on top) */
+  obj = vecobj_push(L, rest, len, dim, 1);
+  if (obj != pushed) fz_fail("vecobj_push returned %d, vec_push %d", obj, pushed);
+  if (lua_gettop(L) != top + obj) fz_fail("vecobj_push returned %d but the stack grew by %d", obj, lua_gettop(L) - top);
+  if (obj) {
+    vecobj_t *v = vecobj_test(L, -1);
+    if (!v || v->dim != dim) fz_fail("vecobj_push pushed something other than a vector of %d", dim);
+    for (int i = 0; i < dim; i++) {
+      lua_rawgeti(L, -2, i + 1);
+      if (!same_float(v->f[i], (float)lua_tonumber(L, -1)))
+        fz_fail("item %d: vecobj_push gave %g, vec_push %g", i + 1, v->f[i], lua_tonumber(L, -1));
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  /* vec_from_bytes on the whole float32s of the input */
+  status = vec_from_bytes(rest, n * 4, f, &pos);
+  for (size_t i = 0; i < n; i++) {
+    float g;
+    memcpy(&g, rest + 4 * i, 4);
+    if (!isfinite(g) && !first_bad) first_bad = (int)i + 1;
+    if (!first_bad && !same_float(f[i], g)) fz_fail("vec_from_bytes: float %zu differs", i + 1);
+  }
+  if (first_bad ? status != VEC_NONFINITE || pos != first_bad : status != VEC_OK)
+    fz_fail("vec_from_bytes: status %d at %lld, first NaN/inf at %d", status, (long long)pos, first_bad);
+  /* seekdb.vector(rest) */
+  lua_pushcfunction(L, ctor);
+  lua_pushlightuserdata(L, (void *)rest);
+  lua_pushinteger(L, (lua_Integer)len);
+  if (lua_pcall(L, 2, 2, 0) != LUA_OK) {
+    if (len % 4 == 0 && n >= 1 && n <= DIM_MAX_ANY) fz_fail("seekdb.vector raised for %zu bytes: %s", len, lua_tostring(L, -1));
+    if (!strstr(lua_tostring(L, -1), "bytes")) fz_fail("seekdb.vector's error does not name the length: %s", lua_tostring(L, -1));
+  } else if (lua_isnil(L, -2)) {
+    if (!first_bad) fz_fail("seekdb.vector refused finite float32s: %s", lua_tostring(L, -1));
+  } else {
+    vecobj_t *v = vecobj_test(L, -2);
+    char *back;
+    if (len % 4 != 0 || n == 0) fz_fail("seekdb.vector accepted %zu bytes", len);
+    if (first_bad) fz_fail("seekdb.vector accepted a NaN/inf at float %d", first_bad);
+    if (!v || (size_t)v->dim != n) fz_fail("seekdb.vector made something other than %zu floats", n);
+    if (!(back = malloc(len))) abort();
+    vec_to_bytes(v->f, v->dim, back);
+    if (memcmp(back, rest, len) != 0) fz_fail("seekdb.vector's bytes are not its input");
+    free(back);
+    status = vec_read(L, -2, (int)n, f, &pos);
+    if (status != VEC_OK || memcmp(f, v->f, len) != 0) fz_fail("vec_read of a vector: status %d", status);
+    status = vec_read(L, -2, dim, f, &pos);
+    if ((size_t)dim != n && (status != VEC_LENGTH || pos != (lua_Integer)n))
+      fz_fail("vec_read of a vector of %zu for dim %d: status %d, pos %lld", n, dim, status, (long long)pos);
+  }
+  lua_settop(L, top);
+  free(f);
+}
 
 static int run(lua_State *L) {
   input_t *in = lua_touserdata(L, 1);
@@ -41,6 +122,7 @@ static int run(lua_State *L) {
   if (pushed != 0 && pushed != 1) fz_fail("vec_push returned %d", pushed);
   if (lua_gettop(L) != top + pushed)
     fz_fail("vec_push returned %d but the stack grew by %d", pushed, lua_gettop(L) - top);
+  check_vecobj(L, rest, len, dim, pushed);
   if (!pushed) {
     /* nothing decodes only when it is neither text nor float32 bytes */
     if (len == (size_t)dim * 4) fz_fail("vec_push refused %zu bytes for dim %d", len, dim);

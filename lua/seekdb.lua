@@ -89,6 +89,33 @@ seekdb.pretty = require "seekdb.pretty"
 -- print(seekdb.now() - started >= 0.05)   --> true
 seekdb.now = core.now
 
+--- A vector as float32s in C memory, accepted wherever a vector is (and
+-- returned by get, query, peek and hybrid_search with `vectors = "vector"`,
+-- or every read with the client option `vectors = "vector"`): no Lua table
+-- per vector. Made from float32 little-endian bytes (a string whose length
+-- is a multiple of 4), a list of numbers, or a vector (returned as it is);
+-- `dim`, when given, must match. `#v` is the dimension, `v[i]` item `i`
+-- (nil outside 1..#v), `v:bytes()` the float32 little-endian bytes,
+-- `v:table()` a new list of numbers, `v:pointer()` the floats' address (a
+-- light userdata: under LuaJIT `ffi.cast("const float *", v:pointer())`
+-- reads them in place while `v` is alive; do not write through it). Two
+-- vectors are `==` when their numbers are. A wrong type, a byte length that
+-- is not a multiple of 4, 0 or more than 65,535 numbers raise; NaN,
+-- infinity, a number too large for a float32 or a dimension other than
+-- `dim` return `nil, errmsg`.
+-- @function vector
+-- @tparam string|{number,...}|vector bytes_or_table
+-- @tparam[opt] integer dim the dimension it must have
+-- @treturn[1] vector
+-- @return[2] `nil, errmsg`
+-- @usage
+-- local v = assert(seekdb.vector{ 0.5, 0.25, 1.5 })
+-- print(#v, v[1], v[3])   --> 3  0.5  1.5
+-- local bytes = v:bytes()   -- float32 little-endian, as a model or a file gives them
+-- print(#bytes, seekdb.vector(bytes) == v)   --> 12  true
+-- print(seekdb.vector(bytes:sub(1, 4) .. "\0\0\128\127"))   --> nil  seekdb.vector: bytes has an item that is NaN or infinite (float32 2, bytes 5..8)
+seekdb.vector = core.vector
+
 --- Waits in place for some seconds (0 to 3600): the blocking form's pause.
 -- It blocks a loop; under one, sleep the loop's way.
 -- @function sleep
@@ -510,7 +537,7 @@ end
 -- @tparam string|{string,...} args.ids one id or a list of ids (non-empty strings of at most
 -- 512 bytes, 254 on MariaDB)
 -- @tparam[opt] {number,...}|{{number,...},...} args.embeddings one vector or one per id, of the
--- collection's dimension, finite numbers
+-- collection's dimension, finite numbers; a vector is a list of numbers or a @{vector}
 -- @tparam[opt] string|{string|null,...} args.documents one document or one per id (UTF-8)
 -- @tparam[opt] table|{table|null,...} args.metadatas one metadata table or one per id (string
 -- keys; encoded as JSON: integers stay integers, a list becomes an array)
@@ -547,7 +574,7 @@ end
 -- @tparam string|{string,...} args.ids one id or a list of ids (non-empty strings of at most
 -- 512 bytes, 254 on MariaDB)
 -- @tparam[opt] {number,...}|{{number,...},...} args.embeddings one vector or one per id, of the
--- collection's dimension, finite numbers
+-- collection's dimension, finite numbers; a vector is a list of numbers or a @{vector}
 -- @tparam[opt] string|{string|null,...} args.documents one document or one per id (UTF-8)
 -- @tparam[opt] table|{table|null,...} args.metadatas one metadata table or one per id (string
 -- keys; encoded as JSON: integers stay integers, a list becomes an array)
@@ -576,7 +603,7 @@ end
 -- @tparam string|{string,...} args.ids one id or a list of ids (non-empty strings of at most
 -- 512 bytes, 254 on MariaDB)
 -- @tparam[opt] {number,...}|{{number,...},...} args.embeddings one vector or one per id, of the
--- collection's dimension, finite numbers
+-- collection's dimension, finite numbers; a vector is a list of numbers or a @{vector}
 -- @tparam[opt] string|{string|null,...} args.documents one document or one per id (UTF-8)
 -- @tparam[opt] table|{table|null,...} args.metadatas one metadata table or one per id (string
 -- keys; encoded as JSON: integers stay integers, a list becomes an array)
@@ -629,6 +656,8 @@ end
 -- `"documents"`, `"metadatas"`, `"embeddings"` (`{}`: the ids only)
 -- @tparam[opt=100] integer args.limit at most this many rows
 -- @tparam[opt=0] integer args.offset rows skipped first
+-- @tparam[opt] string args.vectors `"vector"`: embeddings as @{vector} userdata, not tables;
+-- `"table"`; the client's `vectors` option when absent
 -- @treturn[1] GetResult `{ids = {...}, documents = {...}, metadatas = {...}, embeddings = {...}}`
 -- @return[2] `nil, errmsg, errno, sqlstate`
 -- @raise on a malformed argument or filter
@@ -655,7 +684,7 @@ end
 -- `n_results` beyond what the server's vector search answers (10,000 on
 -- MariaDB, 16,384 on seekdb) is refused before any SQL.
 -- @tparam table args
--- @tparam[opt] {number,...}|{{number,...},...} args.query_embeddings one vector or a list
+-- @tparam[opt] {number,...}|{{number,...},...} args.query_embeddings one vector or a list (a vector: a list of numbers or a @{vector})
 -- @tparam[opt] string|{string,...} args.query_texts one text or a list, through the
 -- collection's embedding function (this or `query_embeddings`, not both)
 -- @tparam[opt=10] integer args.n_results rows per query, at least 1
@@ -663,6 +692,8 @@ end
 -- @tparam[opt] table args.where_document a document filter (@{where_document})
 -- @tparam[opt={"documents","metadatas","distances"}] {string,...} args.include the fields
 -- besides the ids, also `"embeddings"`
+-- @tparam[opt] string args.vectors `"vector"`: embeddings as @{vector} userdata, not tables;
+-- `"table"`; the client's `vectors` option when absent
 -- @treturn[1] QueryResult one inner list per query: `{ids = {{...}}, distances = {{...}}, ...}`
 -- @return[2] `nil, errmsg, errno, sqlstate`
 -- @raise on a malformed argument or filter
@@ -697,6 +728,8 @@ end
 -- @tparam[opt=10] integer args.n_results rows returned
 -- @tparam[opt={"documents","metadatas","distances"}] {string,...} args.include as in
 -- @{Collection:query}
+-- @tparam[opt] string args.vectors `"vector"`: embeddings as @{vector} userdata, not tables;
+-- `"table"`; the client's `vectors` option when absent
 -- @treturn[1] QueryResult one inner list, best first; `distances` are the fused scores
 -- (larger is better)
 -- @return[2] `nil, errmsg, errno, sqlstate`
@@ -803,6 +836,7 @@ end
 --- The first `n` rows with everything included: `get{limit = n, include =
 -- {"documents", "metadatas", "embeddings"}}`.
 -- @tparam[opt=10] integer n
+-- @tparam[opt] table opts `vectors` as in @{Collection:get}
 -- @treturn[1] GetResult
 -- @return[2] `nil, errmsg, errno, sqlstate`
 -- @usage
@@ -810,12 +844,15 @@ end
 -- assert(items:add{ ids = { "a", "b", "c" }, embeddings = { { 1, 0 }, { 0, 1 }, { 1, 1 } } })
 -- local some = assert(items:peek(2))
 -- print(#some.ids, #some.embeddings[1])   --> 2  2
-function Collection:peek(n)
+function Collection:peek(n, opts)
   check_self(self, Collection, "peek")
   if n ~= nil and (type(n) ~= "number" or n < 0 or n % 1 ~= 0) then
     argerror(1, "peek", "a non-negative integer expected, got " .. type(n), 2)
   end
-  return self:get { limit = n or 10, include = { "documents", "metadatas", "embeddings" } }
+  check_opts(opts, 2, "peek")
+  if opts then check_keys(opts, { "vectors" }, 2, "peek") end
+  return self:get { limit = n or 10, include = { "documents", "metadatas", "embeddings" },
+    vectors = opts and opts.vectors }
 end
 
 --- @section end
@@ -839,7 +876,7 @@ local CLIENT_OPTIONS = {
   "connect_timeout", "read_timeout", "write_timeout", "timeout", "loop", "slice",
   "ssl", "ssl_verify", "ssl_ca", "ssl_capath", "ssl_cert", "ssl_key", "ssl_cipher", "tls_version",
   "dialect", "max_packet", "text_protocol", "pipeline", "deadlock_retries",
-  "path", "mariadbd", "local_idle",
+  "path", "mariadbd", "local_idle", "vectors",
 }
 
 -- The options that make no sense for local mode's unix socket.
@@ -1020,6 +1057,8 @@ end
 -- SQL instead of while earlier rows are sent
 -- @tparam[opt=10] integer opts.deadlock_retries how many times a write is run again after a
 -- deadlock, with a randomised backoff, within `timeout`
+-- @tparam[opt="table"] string opts.vectors `"vector"`: reads return embeddings as @{vector}
+-- userdata (a call's own `vectors` option wins)
 -- @treturn[1] Client a client
 -- @return[2] `nil, errmsg, errno, sqlstate`
 -- @raise on an unknown option or one of the wrong type

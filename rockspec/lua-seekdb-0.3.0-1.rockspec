@@ -90,6 +90,7 @@ build = {
         "src/sql.c",
         "src/sqlfrag.c",
         "src/tls.c",
+        "src/vecobj.c",
         "src/vector.c",
         "src/vocab.c",
         "src/write.c",

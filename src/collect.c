@@ -75,6 +75,7 @@ static lua_Integer field_count(lua_State *L, op_t *op, batch_t *b, int slot) {
   if (t == LUA_TNIL) return -1;
   if (isnull(L, slot) && slot != F_IDS) return 1;
   if (t == LUA_TSTRING && (slot == F_IDS || slot == F_DOC)) return 1;
+  if (slot == F_EMB && t == LUA_TUSERDATA && vecobj_test(L, slot)) return 1; /* one seekdb.vector */
   if (t != LUA_TTABLE)
     op_argerror(L, op, 1, "%s must be %s, got %s", FIELD_NAME(slot),
                 slot == F_IDS ? "a string or a list of strings"
@@ -94,7 +95,7 @@ static lua_Integer field_count(lua_State *L, op_t *op, batch_t *b, int slot) {
   if (!seq_exact(L, slot, n))
     op_argerror(L, op, 1, "%s must be a list with keys 1..n (no holes, no other keys)", FIELD_NAME(slot));
   /* a list of vectors holds tables: {"1", "2"} is not a vector of one id */
-  if (slot == F_EMB && first != LUA_TTABLE && first != LUA_TLIGHTUSERDATA)
+  if (slot == F_EMB && first != LUA_TTABLE && first != LUA_TLIGHTUSERDATA && first != LUA_TUSERDATA)
     op_argerror(L, op, 1, "embeddings[1] must be a list of numbers, got %s", lua_typename(L, first));
   b->list[slot] = 1;
   return n;

@@ -262,6 +262,12 @@ static int open_conn(lua_State *L, int resumable) {
   lua_pop(L, 1);
   c->timeout = opt_seconds(L, "timeout", 0);
   c->slice = opt_seconds(L, "slice", DEFAULT_SLICE);
+  {
+    const char *v = opt_string(L, "vectors");
+    if (v && strcmp(v, "vector") != 0 && strcmp(v, "table") != 0)
+      luaL_argerror(L, 1, "option 'vectors' must be \"table\" or \"vector\"");
+    c->vectors = v && strcmp(v, "vector") == 0;
+  }
   if (sock)
     snprintf(c->where, sizeof c->where, "%s@localhost/%s via %s", user ? user : "", db ? db : "", sock);
   else snprintf(c->where, sizeof c->where, "%s@%s:%u/%s", user ? user : "", host ? host : "localhost",

@@ -79,15 +79,15 @@
 
 int conn_dry(lua_State *L);
 
-/* core.decode_vector(data, dim[, text]) -> {numbers} | nil: a vector as a
- * server sends it, float32 bytes (MariaDB), or with `text` true also the
- * text "[1,2]" seekdb may send. */
+/* core.decode_vector(data, dim[, text[, as_vector]]) -> {numbers} | nil: a
+ * vector as a server sends it, float32 bytes (MariaDB), or with `text` true
+ * also the text "[1,2]" seekdb may send; a seekdb.vector with as_vector. */
 static int core_decode_vector(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
   lua_Integer dim = luaL_checkinteger(L, 2);
   luaL_argcheck(L, dim >= 1 && dim <= DIM_MAX_ANY, 2, "dimension out of range");
-  if (!vec_push(L, s, len, (int)dim, lua_toboolean(L, 3))) lua_pushnil(L);
+  if (!(lua_toboolean(L, 4) ? vecobj_push : vec_push)(L, s, len, (int)dim, lua_toboolean(L, 3))) lua_pushnil(L);
   return 1;
 }
 
@@ -117,6 +117,7 @@ SEEKDB_API int luaopen_seekdb_core(lua_State *L) {
     {"embedding_dimension", embed_probe},
     {"sql", conn_dry},
     {"decode_vector", core_decode_vector},
+    {"vector", vecobj_ctor},
     {"now", core_now},
     {"sleep", core_sleep},
     {"local_setup", local_setup},

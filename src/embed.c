@@ -64,6 +64,7 @@ int embed_probe(lua_State *L) {
   if (lua_type(L, 1) == LUA_TTABLE) lua_rawgeti(L, 1, 1);
   else lua_pushnil(L);
   dim = lua_type(L, 2) == LUA_TTABLE ? (lua_Integer)lua_rawlen(L, 2) : 0;
+  if (lua_type(L, 2) == LUA_TUSERDATA && vecobj_test(L, 2)) dim = vecobj_test(L, 2)->dim;
   if (dim < 1 || dim > DIM_MAX_MARIADB) {
     lua_pushnil(L);
     lua_pushfstring(L, "embedding function did not return a list with one vector of 1 to %d "

@@ -45,7 +45,7 @@
 
 #include "hybrid.h"
 
-static const char *const hybrid_fields[] = {"query", "knn", "rank", "n_results", "include", NULL};
+static const char *const hybrid_fields[] = {"query", "knn", "rank", "n_results", "include", "vectors", NULL};
 static const char *const query_fields[] = {"where_document", "where", "n_results", NULL};
 static const char *const knn_fields[] = {"query_embeddings", "query_texts", "where", "n_results", NULL};
 
@@ -107,11 +107,14 @@ static void read_vectors(lua_State *L, op_t *op, hybrid_state *s) {
   lua_Integer i, pos = 0;
   float *v;
   int single;
-  if (lua_type(L, S_QE) != LUA_TTABLE)
+  single = vecobj_test(L, S_QE) != NULL; /* one seekdb.vector */
+  if (!single && lua_type(L, S_QE) != LUA_TTABLE)
     op_argerror(L, op, 1, "knn.query_embeddings must be a vector or a list of vectors, got %s", luaL_typename(L, S_QE));
-  lua_rawgeti(L, S_QE, 1);
-  single = lua_type(L, -1) == LUA_TNUMBER;
-  lua_pop(L, 1);
+  if (!single) {
+    lua_rawgeti(L, S_QE, 1);
+    single = lua_type(L, -1) == LUA_TNUMBER;
+    lua_pop(L, 1);
+  }
   s->nvec = single ? 1 : (lua_Integer)lua_rawlen(L, S_QE);
   if (!single && !seq_exact_full(L, S_QE, s->nvec))
     op_argerror(L, op, 1, "knn.query_embeddings must be a vector or a list of vectors (keys 1..n)");
@@ -167,6 +170,7 @@ static void hybrid_start(lua_State *L, op_t *op) {
   lua_settop(L, A_EF);
   op_check_fields(L, op, A_ARGS, NULL, hybrid_fields);
   s->inc = include_parse(L, op, A_ARGS, INC_DOC | INC_META | INC_DIST, INC_DOC | INC_META | INC_EMB | INC_DIST);
+  vectors_parse(L, op, A_ARGS);
   s->n_results = opt_count(L, op, A_ARGS, "n_results", 10);
   if (s->n_results < 1) op_argerror(L, op, 1, "n_results must be at least 1");
   lua_getfield(L, A_ARGS, "query"); /* S_QUERY */
@@ -268,7 +272,7 @@ static void push_column(lua_State *L, op_t *op, MYSQL_ROW row, unsigned long *le
       break;
     }
     case INC_EMB:
-      if (!vec_push(L, row[col], len[col], dim, 1))
+      if (!vec_push_as(L, op, row[col], len[col], dim, 1))
         op_fail(L, op, "the embedding of a row is not a vector of %d numbers", dim);
       break;
     case INC_DIST:

@@ -18,7 +18,7 @@
 #include "seekdb.h"
 
 static const char *const query_fields[] = {"query_embeddings", "query_texts", "n_results", "where",
-                                           "where_document", "include", NULL};
+                                           "where_document", "include", "vectors", NULL};
 
 enum { A_TABLE = 2, A_DIM = 3, A_DIST = 4, A_ARGS = 5, A_EF = 6, A_EFS = 7,
        S_QE, S_QT, S_WHERE, S_WDOC, S_VECS, S_OUT, S_DRY, S_INNER };
@@ -38,12 +38,15 @@ static void read_vectors(lua_State *L, op_t *op, query_state *s) {
   float *v;
   int single;
   char what[48];
-  if (lua_type(L, S_QE) != LUA_TTABLE)
+  single = vecobj_test(L, S_QE) != NULL; /* one seekdb.vector */
+  if (!single && lua_type(L, S_QE) != LUA_TTABLE)
     op_argerror(L, op, 1, lua_isnil(L, S_QE) ? "query needs query_embeddings or query_texts"
                                               : "query_embeddings must be a vector or a list of vectors");
-  lua_rawgeti(L, S_QE, 1);
-  single = lua_type(L, -1) == LUA_TNUMBER;
-  lua_pop(L, 1);
+  if (!single) {
+    lua_rawgeti(L, S_QE, 1);
+    single = lua_type(L, -1) == LUA_TNUMBER;
+    lua_pop(L, 1);
+  }
   s->nq = single ? 1 : (lua_Integer)lua_rawlen(L, S_QE);
   if (!single && !seq_exact_full(L, S_QE, s->nq))
     op_argerror(L, op, 1, "query_embeddings must be a vector or a list of vectors (keys 1..n)");
@@ -188,6 +191,7 @@ static void query_start(lua_State *L, op_t *op) {
   }
   op_check_fields(L, op, A_ARGS, NULL, query_fields);
   s->inc = include_parse(L, op, A_ARGS, INC_DOC | INC_META | INC_DIST, INC_DOC | INC_META | INC_EMB | INC_DIST);
+  vectors_parse(L, op, A_ARGS);
   s->n_results = opt_count(L, op, A_ARGS, "n_results", 10);
   if (s->n_results < 1) op_argerror(L, op, 1, "n_results must be at least 1");
   if (s->n_results > N_RESULTS_MAX(op->dialect))

@@ -22,7 +22,8 @@ typedef struct get_state {
   lua_Integer ri, rk, rskip; /* reorder: the next id, rows kept, rows still to skip (offset) */
 } get_state;
 
-static const char *const get_fields[] = {"ids", "where", "where_document", "include", "limit", "offset", NULL};
+static const char *const get_fields[] = {"ids", "where", "where_document", "include", "limit", "offset",
+                                         "vectors", NULL};
 
 /* Stack slots of get. */
 enum { A_TABLE = 2, A_DIM = 3, A_ARGS = 4, S_IDS, S_WHERE, S_WDOC, S_OUT, S_POS, S_DRY };
@@ -159,6 +160,7 @@ static void get_start(lua_State *L, op_t *op) {
   lua_settop(L, A_ARGS);
   op_check_fields(L, op, A_ARGS, NULL, get_fields);
   g->inc = include_parse(L, op, A_ARGS, INC_DOC | INC_META, INC_DOC | INC_META | INC_EMB);
+  vectors_parse(L, op, A_ARGS);
   g->limit = opt_count(L, op, A_ARGS, "limit", 100);
   g->offset = opt_count(L, op, A_ARGS, "offset", 0);
   lua_getfield(L, A_ARGS, "ids");            /* S_IDS */

@@ -11,7 +11,7 @@
  *   call.c                      the runtime: runs a call's continuations, its
  *                               statements (non-blocking), waits, deadlines
  *   op.c                        what a continuation uses: errors, checks
- *   buffer.c json.c vector.c vocab.c   marshalling, no connection (marshal.h)
+ *   buffer.c json.c vector.c vecobj.c vocab.c   marshalling, no connection (marshal.h)
  */
 #ifndef SEEKDB_H
 #define SEEKDB_H
@@ -42,6 +42,7 @@ typedef struct conn {
   int pipeline;             /* option: collect a write's rows while earlier ones are sent */
   double timeout;           /* option: seconds a call may take, 0: no limit */
   double slice;             /* option: seconds of work per step of a resumable call */
+  int vectors;              /* option: reads return embeddings as seekdb.vector (1) or tables (0) */
   const char *closed_why;   /* static text: why the connection was closed under a call */
   char version[96];
   char where[200];          /* user@host:port/db, for __tostring */
@@ -82,6 +83,7 @@ struct op {
   sbuf cond;                /* a filter's condition, built once for many statements */
   sbuf scratch;             /* small temporary text (an operand before quoting) */
   const char *too_big;      /* what to do when a statement is too big (a hint) */
+  int vec_obj;              /* rows_push: embeddings as seekdb.vector, not tables (vectors_parse) */
   MYSQL_RES *res;           /* the rows of the last SQL_RESULT statement */
   MYSQL_STMT *stmt;         /* a prepared statement (op_prepare); closed by the runtime */
   void *state;              /* the method's own state ... */
@@ -228,6 +230,12 @@ int retry_after(lua_State *L, op_t *op, int *attempt, op_fn again);
 /* ---- sqlfrag.c: SQL pieces that reads, deletes and queries share ------------------- */
 enum { INC_DOC = 1, INC_META = 2, INC_EMB = 4, INC_DIST = 8 };
 int include_parse(lua_State *L, op_t *op, int args, int def, int allowed);
+/* The `vectors` option of args ("table" or "vector"; the client's when
+ * absent) into op->vec_obj. */
+void vectors_parse(lua_State *L, op_t *op, int args);
+/* Pushes an embedding column as a table or a seekdb.vector (op->vec_obj);
+ * 0 when it is not a vector of dim numbers. */
+int vec_push_as(lua_State *L, op_t *op, const char *data, size_t len, int dim, int text_ok);
 lua_Integer opt_count(lua_State *L, op_t *op, int args, const char *key, lua_Integer def);
 void rows_new(lua_State *L, int inc);
 void rows_new_n(lua_State *L, int inc, lua_Integer n);

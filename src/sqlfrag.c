@@ -45,6 +45,23 @@ int include_parse(lua_State *L, op_t *op, int args, int def, int allowed) {
   return inc;
 }
 
+void vectors_parse(lua_State *L, op_t *op, int args) {
+  const char *s;
+  op->vec_obj = op->conn ? op->conn->vectors : 0;
+  lua_getfield(L, args, "vectors");
+  s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  if (s && strcmp(s, "vector") == 0) op->vec_obj = 1;
+  else if (s && strcmp(s, "table") == 0) op->vec_obj = 0;
+  else if (!lua_isnil(L, -1))
+    op_argerror(L, op, 1, "vectors must be \"table\" or \"vector\", got %s",
+                s ? lua_pushfstring(L, "\"%s\"", s) : luaL_typename(L, -1));
+  lua_pop(L, 1);
+}
+
+int vec_push_as(lua_State *L, op_t *op, const char *data, size_t len, int dim, int text_ok) {
+  return op->vec_obj ? vecobj_push(L, data, len, dim, text_ok) : vec_push(L, data, len, dim, text_ok);
+}
+
 /* A non-negative integer field of args, or def. */
 lua_Integer opt_count(lua_State *L, op_t *op, int args, const char *key, lua_Integer def) {
   lua_Integer v = def;
@@ -108,7 +125,7 @@ void rows_push(lua_State *L, op_t *op, int out, MYSQL_ROW row, unsigned long *le
   }
   if (inc & INC_EMB) {
     if (!row[col]) pushnull(L);
-    else if (!vec_push(L, row[col], len[col], dim, op->dialect == DIALECT_SEEKDB))
+    else if (!vec_push_as(L, op, row[col], len[col], dim, op->dialect == DIALECT_SEEKDB))
       op_fail(L, op, "the embedding of id '%s' is not a vector of %d numbers", row[0], dim);
     store(L, out, "embeddings", k);
     col++;

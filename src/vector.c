@@ -93,10 +93,32 @@ int seq_exact(lua_State *L, int idx, lua_Integer n) {
  * run instead of one per item (this loop is most of an upsert's CPU). */
 #define VEC_RUN 64
 
+/* A seekdb.vector: its floats as they are (one memcpy), after the same
+ * checks as a table's. Its constructor refused NaN and infinity, but LuaJIT
+ * code may have written through v:pointer(): look again (a C loop, cheap
+ * beside anything the write does with the row). */
+static int vec_read_obj(const vecobj_t *v, int dim, float *out, lua_Integer *pos) {
+  int i;
+  if (v->dim != dim) {
+    *pos = v->dim;
+    return VEC_LENGTH;
+  }
+  for (i = 0; i < dim; i++)
+    if (!isfinite(v->f[i])) {
+      *pos = i + 1;
+      return VEC_NONFINITE;
+    }
+  memcpy(out, v->f, (size_t)dim * sizeof *out);
+  return VEC_OK;
+}
+
 int vec_read(lua_State *L, int idx, int dim, float *out, lua_Integer *pos) {
   int i, len, m, top, run;
   idx = lua_absindex(L, idx);
-  if (lua_type(L, idx) != LUA_TTABLE) return VEC_NOTTABLE;
+  if (lua_type(L, idx) != LUA_TTABLE) {
+    const vecobj_t *v = lua_type(L, idx) == LUA_TUSERDATA ? vecobj_test(L, idx) : NULL;
+    return v ? vec_read_obj(v, dim, out, pos) : VEC_NOTTABLE;
+  }
   run = lua_checkstack(L, VEC_RUN) ? VEC_RUN : 1; /* 1: the stack cannot grow */
   len = (int)lua_rawlen(L, idx);
   m = len < dim ? len : dim;
@@ -191,6 +213,45 @@ int vec_parse_text(const char *s, size_t len, float *out, int dim) {
   return p == end && i == dim;
 }
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define NATIVE_LE 1
+#else
+#define NATIVE_LE 0
+#endif
+
+static float le_float(const unsigned char *q) {
+  uint32_t u = (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+int vec_from_bytes(const char *s, size_t len, float *out, lua_Integer *pos) {
+  size_t i, n = len / 4;
+  if (NATIVE_LE) memcpy(out, s, n * 4);
+  else
+    for (i = 0; i < n; i++) out[i] = le_float((const unsigned char *)s + 4 * i);
+  for (i = 0; i < n; i++)
+    if (!isfinite(out[i])) {
+      *pos = (lua_Integer)i + 1;
+      return VEC_NONFINITE;
+    }
+  return VEC_OK;
+}
+
+void vec_to_bytes(const float *f, int n, char *b) {
+  int i, k;
+  if (NATIVE_LE) {
+    memcpy(b, f, (size_t)n * 4);
+    return;
+  }
+  for (i = 0; i < n; i++) {
+    uint32_t u;
+    memcpy(&u, &f[i], 4);
+    for (k = 0; k < 4; k++, u >>= 8) *b++ = (char)(u & 255);
+  }
+}
+
 /* Pushes a vector read from the server as a Lua array: float32 bytes, or,
  * when text_ok (seekdb may answer "[..]"), text. 0 when it is neither. A
  * MariaDB server always sends bytes: they may spell "[12]" by chance. */
@@ -213,11 +274,7 @@ int vec_push(lua_State *L, const char *data, size_t len, int dim, int text_ok) {
   if (dim <= 0 || len != (size_t)dim * 4) return 0;
   lua_createtable(L, dim, 0);
   for (i = 0; i < dim; i++) {
-    const unsigned char *q = (const unsigned char *)data + 4 * i;
-    uint32_t u = (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
-    float f;
-    memcpy(&f, &u, 4);
-    lua_pushnumber(L, f);
+    lua_pushnumber(L, le_float((const unsigned char *)data + 4 * i));
     lua_rawseti(L, -2, i + 1);
   }
   return 1;
