@@ -75,6 +75,13 @@ local opts = {
 }
 local name = load.collection_name(N)
 local calls = load.calls(opkey, N)
+-- BENCH_READ_CALLS: this many calls (the workload's, repeated), for a profile
+local ncalls = tonumber(os.getenv("BENCH_READ_CALLS") or "")
+if ncalls then
+  local base = calls
+  calls = {}
+  for i = 1, ncalls do calls[i] = base[(i - 1) % #base + 1] end
+end
 
 local function check(cond, fmt, ...)
   if not cond then
