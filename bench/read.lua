@@ -363,6 +363,12 @@ if #Ns > 1 then
   end
 end
 
+do -- a table with no rows (operations or contenders left out) is not shown
+  local kept = {}
+  for _, t in ipairs(tables) do if #t.rows > 0 then kept[#kept + 1] = t end end
+  tables = kept
+end
+
 local function cpu_model()
   local f = io.open("/proc/cpuinfo")
   if not f then return "?" end
