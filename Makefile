@@ -227,7 +227,7 @@ server-stop:
 # doc/ (generated, not tracked). Not .cache/ (the downloaded server) nor
 # .scratch/ (the scratch server's state).
 clean:
-	rm -rf build seekdb src/*.o fuzz/build bench/bulk_upsert bench/benchclock.so doc
+	rm -rf build seekdb src/*.o fuzz/build bench/bulk_upsert bench/read_c bench/benchclock.so doc
 
 # ---- fuzzing -------------------------------------------------------------------
 # libFuzzer targets for the pure marshalling code (fuzz/*.c; see the comment at
@@ -286,17 +286,44 @@ BENCH_DEB_PACKAGES ?= lua-sql-mysql lua-cjson
 bench/bulk_upsert: bench/bulk_upsert.c
 	$(CC) $(CFLAGS) $(WARNINGS) $(MARIADB_CFLAGS) $< -o $@ $(MARIADB_LIBS)
 
+bench/read_c: bench/read_c.c
+	$(CC) $(CFLAGS) $(WARNINGS) $(MARIADB_CFLAGS) $< -o $@ $(MARIADB_LIBS)
+
 bench/benchclock.so: bench/benchclock.c
 	$(CC) $(CFLAGS) $(WARNINGS) -fPIC -shared $(LUA_CFLAGS) $< -o $@
 
-bench: all
+# `make bench` runs the upsert benchmark, then the read benchmark (bench-read);
+# `make bench-upsert` the first alone.
+bench:
+	@$(MAKE) --no-print-directory bench-upsert
+	@$(MAKE) --no-print-directory bench-read
+
+bench-deps: all
 	@$(LUA) -e 'require "luasql.mysql"; require "cjson"' 2>/dev/null || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(BENCH_DEB_PACKAGES); }
 	@$(LUA) -e 'require "luasql.mysql"; require "cjson"'
-	@$(MAKE) --no-print-directory bench/bulk_upsert bench/benchclock.so
+	@$(MAKE) --no-print-directory bench/bulk_upsert bench/read_c bench/benchclock.so
+
+bench-upsert: bench-deps
 	@scripts/testdb start
 	@eval "$$(scripts/testdb env)"; BENCH_N="$(BENCH_N)" LUA="$(LUA)" BENCH_MODULE="$(MODULE)" \
 	  $(LUA) bench/run.lua; rc=$$?; \
+	  scripts/testdb stop; exit $$rc
+
+# The read benchmark of issue 13 (bench/read.lua): query, get and count by
+# lua-seekdb under Lua 5.4 and LuaJIT against plain C running the same
+# statements (bench/read_c.c) and LuaSQL + lua-cjson, on one collection per N.
+# Rewrites the "## Reads" block of bench/results.md; figures only.
+#   make bench-read BENCH_READ_N="1000 5000"
+BENCH_READ_N ?= 1000 5000 10000
+LUAJIT_MODULE := build/$(LUAJIT)/seekdb/core.so
+
+bench-read: bench-deps
+	@$(MAKE) --no-print-directory LUA=$(LUAJIT) $(LUAJIT_MODULE)
+	@scripts/testdb start
+	@eval "$$(scripts/testdb env)"; BENCH_READ_N="$(BENCH_READ_N)" LUA="$(LUA)" LUAJIT="$(LUAJIT)" \
+	  BENCH_MODULE="$(MODULE)" BENCH_MODULE_JIT="$(LUAJIT_MODULE)" \
+	  $(LUA) bench/read.lua; rc=$$?; \
 	  scripts/testdb stop; exit $$rc
 
 # The latency figures of the resumable runtime (bench/hosts.lua): the worst
@@ -316,7 +343,7 @@ bench-local: all
 	@scripts/testdb fetch >/dev/null
 	@env -u SEEKDB_HOST -u SEEKDB_PORT -u SEEKDB_SOCKET BENCH_MODULE="$(MODULE)" $(LUA) bench/local.lua
 
-.PHONY: bench bench-hosts bench-local
+.PHONY: bench bench-deps bench-upsert bench-read bench-hosts bench-local
 
 # ---- API reference -------------------------------------------------------------
 # `make docs` writes the HTML API reference to doc/index.html with LDoc (config.ld:

@@ -527,7 +527,18 @@ if #note_list > 0 then
   md[#md + 1] = ""
   for _, n in ipairs(note_list) do md[#md + 1] = "- " .. n end
 end
+-- The read benchmark's section (bench/read.lua writes it) stays as it is.
+local keep = ""
+do
+  local old = io.open(OUT, "rb")
+  if old then
+    local s = old:read("a")
+    old:close()
+    local at = s:find("\n## Reads\n", 1, true)
+    if at then keep = "\n" .. s:sub(at + 1) end
+  end
+end
 local f = assert(io.open(OUT, "w"))
-f:write(table.concat(md, "\n"), "\n")
+f:write(table.concat(md, "\n"), "\n", keep)
 f:close()
 log("written %s (%.0f s in all)", OUT, t_total)
