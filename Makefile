@@ -309,7 +309,18 @@ bench-hosts: all
 	  $(LUA) bench/hosts.lua; rc=$$?; \
 	  scripts/testdb stop; exit $$rc
 
-.PHONY: bench bench-hosts
+# Recall@10 of collection:query against brute force with no filter and with
+# filters keeping 50%, 5% and 0.5% of the rows, and the time each query takes
+# (bench/recall.lua, issue 13): written to bench/recall.md; figures only.
+#   make bench-recall RECALL_N=20000 RECALL_DIM=128
+RECALL_N ?= 20000
+RECALL_DIM ?= 128
+bench-recall: all
+	@scripts/testdb start
+	@eval "$$(scripts/testdb env)"; $(LUA) bench/recall.lua $(RECALL_N) $(RECALL_DIM); rc=$$?; \
+	  scripts/testdb stop; exit $$rc
+
+.PHONY: bench bench-hosts bench-recall
 
 # ---- API reference -------------------------------------------------------------
 # `make docs` writes the HTML API reference to doc/index.html with LDoc (config.ld:
