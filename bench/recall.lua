@@ -180,7 +180,7 @@ for _, f in ipairs { filters[1], filters[3] } do
   multi[#multi + 1] = { f.label, one * 1000, each * 1000 }
 end
 
-client:delete_collection(name)
+if not os.getenv("RECALL_KEEP") then client:delete_collection(name) end
 client:close()
 
 local function read_file(p)
@@ -213,7 +213,7 @@ p("\"Index only\" is the plain filtered statement `WHERE <filter> ORDER BY <dist
   .. "vector index (what query sent before): MariaDB's index filters after its window, so selective filters come "
   .. "back short or far from the true nearest, and a wide window costs more than the scan. query sends an "
   .. "unfiltered query through the index (mhnsw_ef_search at least n_results), a filtered one as a window of the "
-  .. "index's w = max(100, 8 x n_results) nearest rows (mhnsw_ef_search 2w) filtered in a derived table, and asks again with an exact scan "
+  .. "index's w = max(100, 8 x n_results) nearest rows (mhnsw_ef_search max(400, 2w)) filtered in a derived table, and asks again with an exact scan "
   .. "(ORDER BY distance + 0) any query that comes back with fewer than n_results rows; a window past 500 rows "
   .. "scans at once.")
 p("")

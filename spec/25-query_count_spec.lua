@@ -142,6 +142,19 @@ for _, loop in ipairs { "blocking", "yield" } do
       end
     end)
 
+    it("answers more query vectors than one statement holds", function()
+      local many = helper.vectors(130, DIM, 99)
+      for _, f in ipairs { filters[1], filters[3], filters[5] } do
+        local r = assert(col:query { query_embeddings = many, n_results = 30, where = f.where,
+          where_document = f.where_document, include = { "distances" } })
+        assert.are.equal(#many, #r.ids)
+        for q = 1, #many do
+          assert.are.equal(math.min(30, f.count), #r.ids[q], ("%s, query %d"):format(f.label, q))
+          assert_rows(r.ids[q], r.distances[q], f.keep)
+        end
+      end
+    end)
+
     it("leaves out distances when not included, and keeps errors as nil, err", function()
       local r = assert(col:query { query_embeddings = { queries[1], queries[2] }, n_results = 4000, include = {} })
       assert.is_nil(r.distances)
@@ -170,7 +183,7 @@ describe("query statements on MariaDB", function()
     local s = core.sql("mariadb", "query", "c$v1$c", 1, "l2", { query_embeddings = { 1 }, include = {},
       where = { k = 1 } })
     assert.are.equal(1, #s)
-    assert.are.equal("SET STATEMENT mhnsw_ef_search=200 FOR SELECT * FROM (SELECT _id,VEC_DISTANCE_EUCLIDEAN("
+    assert.are.equal("SET STATEMENT mhnsw_ef_search=400 FOR SELECT * FROM (SELECT _id,VEC_DISTANCE_EUCLIDEAN("
       .. "embedding, X'0000803f') AS distance,(JSON_OVERLAPS(JSON_EXTRACT(metadata, _utf8mb4 X'242e6b'), _utf8mb4 "
       .. "X'5b315d')) AS _m FROM `c$v1$c` ORDER BY VEC_DISTANCE_EUCLIDEAN(embedding, X'0000803f') LIMIT 100) AS _w "
       .. "WHERE _m ORDER BY distance LIMIT 10", s[1])

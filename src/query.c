@@ -10,14 +10,15 @@
  *            vector index filters after its window of candidates, so:
  *            - no filter: ORDER BY <fn>(column, constant) LIMIT n, the form
  *              the index answers, mhnsw_ef_search at least n;
- *            - a filter: the index's w = max(100, 8n) nearest rows (ef 2w) in
+ *            - a filter: the index's w = max(100, 8n) nearest rows (ef
+ *              max(400, 2w)) in
  *              a derived table with the filter's value, those that pass,
  *              nearest first (w > 500: costs more than a scan, scan at once);
  *            - a query either form answers short, again as an exact scan:
  *              ORDER BY <fn>(...)+0, which the index cannot serve.
  *            The queries of a call go in one statement (a UNION ALL of one
- *            derived table per query, tagged _q), split only by
- *            max_allowed_packet; the short ones in one more.
+ *            derived table per query, tagged _q; up to 100 a statement and
+ *            as max_allowed_packet allows); the short ones in one more.
  *
  * An inner product is larger the more similar the vectors are, so that
  * distance orders DESC: the nearest row still comes first. The result has one
@@ -130,15 +131,20 @@ static void add_inner(lua_State *L, int out, int from, lua_Integer q) {
 #define SESSION_EF_SEARCH 64
 /* A filtered query on MariaDB first takes a window of the WINDOW_FACTOR *
  * n_results (at least WINDOW_MIN) nearest rows from the index, searched with
- * mhnsw_ef_search = WINDOW_EF times the window (the deep end of an HNSW
- * result is its least exact part: with ef = the window, a filter keeping 5%
- * had recall@10 0.86, measured in bench/recall.md), and filters those; a
+ * mhnsw_ef_search = WINDOW_EF times the window, at least WINDOW_EF_MIN (the
+ * deep end of an HNSW result is its least exact part: with ef = the window,
+ * a filter keeping 5% had recall@10 0.86, with 2 x the window a filter
+ * keeping 50% 0.96 to 0.99, measured in bench/recall.md), and filters those; a
  * window past WINDOW_MAX costs more than the exact scan (ef_search 1000 took 3
  * to 5 times the scan of 20,000 rows), so such a query scans at once. */
 #define WINDOW_MIN 100
 #define WINDOW_FACTOR 8
 #define WINDOW_EF 2
+#define WINDOW_EF_MIN 400
 #define WINDOW_MAX 500
+/* At most this many query vectors in one statement (each is a derived table
+ * the server materializes); more go in further statements. */
+#define QUERIES_PER_STATEMENT 100
 
 /* How a statement asks: through the index; a window of the index's nearest
  * rows, filtered; an exact scan of the rows that pass the filter. */
@@ -287,7 +293,10 @@ static void query_next(lua_State *L, op_t *op) {
     s->window = s->n_results * WINDOW_FACTOR < WINDOW_MIN ? WINDOW_MIN : s->n_results * WINDOW_FACTOR;
     s->mode = s->pass > 0 ? M_EXACT : !s->cond ? M_INDEX : s->window <= WINDOW_MAX ? M_WINDOW : M_EXACT;
     /* the index's window: at least the rows asked for */
-    if (s->mode == M_WINDOW && s->window * WINDOW_EF > (ef ? ef : SESSION_EF_SEARCH)) ef = s->window * WINDOW_EF;
+    if (s->mode == M_WINDOW) {
+      lua_Integer wef = s->window * WINDOW_EF < WINDOW_EF_MIN ? WINDOW_EF_MIN : s->window * WINDOW_EF;
+      if (wef > ef) ef = wef;
+    }
     if (s->mode == M_INDEX && s->n_results > (ef ? ef : SESSION_EF_SEARCH)) ef = s->n_results;
   }
   s->multi = mariadb && todo > 1;
@@ -302,14 +311,15 @@ static void query_next(lua_State *L, op_t *op) {
   s->first = s->q;
   for (q = s->q; q < s->nq; q++) {
     if (st[q].st == Q_DONE) continue;
-    if (q > s->first && (!s->multi || op->sql.len + arm + 32 > limit)) break;
+    if (q > s->first && (!s->multi || op->sql.len + arm + 32 > limit || q - s->first >= QUERIES_PER_STATEMENT))
+      break;
     add_select(L, op, s, q, s->multi);
     rows_new(L, s->inc | INC_DIST); /* the distance column is always there */
     lua_rawseti(L, S_INNERS, q + 1);
     st[q].k = 0;
   }
   s->last = q;
-  if (s->multi) sb_adds(&op->sql, " ORDER BY _q, distance");
+  if (s->multi) sb_adds(&op->sql, s->dist == DIST_IP ? " ORDER BY _q, distance DESC" : " ORDER BY _q, distance");
   s->k = 0;
   op_sql(L, op, SQL_RESULT | SQL_WARN | SQL_TIMED, query_rows);
 }
