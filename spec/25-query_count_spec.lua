@@ -173,9 +173,9 @@ describe("query statements on MariaDB", function()
     local s = core.sql("mariadb", "query", "c$v1$c", 1, "l2", { query_embeddings = { { 1 }, { 2 } }, include = {} })
     assert.are.equal(1, #s)
     assert.are.equal("SELECT * FROM (SELECT _id,VEC_DISTANCE_EUCLIDEAN(embedding, X'0000803f') AS distance,1 AS _q "
-      .. "FROM `c$v1$c` ORDER BY VEC_DISTANCE_EUCLIDEAN(embedding, X'0000803f') LIMIT 10) AS _q1 UNION ALL "
+      .. "FROM `c$v1$c` ORDER BY VEC_DISTANCE_EUCLIDEAN(embedding, X'0000803f') LIMIT 10) AS _t UNION ALL "
       .. "SELECT * FROM (SELECT _id,VEC_DISTANCE_EUCLIDEAN(embedding, X'00000040') AS distance,2 AS _q "
-      .. "FROM `c$v1$c` ORDER BY VEC_DISTANCE_EUCLIDEAN(embedding, X'00000040') LIMIT 10) AS _q2 "
+      .. "FROM `c$v1$c` ORDER BY VEC_DISTANCE_EUCLIDEAN(embedding, X'00000040') LIMIT 10) AS _t "
       .. "ORDER BY _q, distance", s[1])
   end)
 

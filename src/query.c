@@ -191,10 +191,7 @@ static void add_select(lua_State *L, op_t *op, query_state *s, lua_Integer q, in
     sb_adds(&op->sql, ") AS _w WHERE _m ORDER BY distance LIMIT ");
   }
   sb_addint(&op->sql, s->n_results);
-  if (multi) {
-    sb_adds(&op->sql, ") AS _q");
-    sb_addint(&op->sql, q + 1);
-  }
+  if (multi) sb_adds(&op->sql, ") AS _t"); /* each arm is a scope of its own */
 }
 
 /* The rows of the statement into the inner lists of their queries
