@@ -142,6 +142,22 @@ for _, loop in ipairs { "blocking", "yield" } do
       end
     end)
 
+    it("sends a call's query vectors in one statement, and all of them again in one more when some are short",
+      function()
+      if helper.dialect(client) ~= "mariadb" then return end
+      local function selects()
+        return tonumber(assert(client:query("SHOW SESSION STATUS LIKE 'Com_select'"))[1].Value)
+      end
+      local before = selects()
+      assert(col:query { query_embeddings = queries, n_results = 10, include = {} })
+      assert.are.equal(1, selects() - before)
+      before = selects()
+      local r = assert(col:query { query_embeddings = queries, n_results = 30, include = {},
+        where_document = filters[5].where_document })
+      assert.are.equal(2, selects() - before)
+      for q = 1, #queries do assert.are.equal(20, #r.ids[q]) end
+    end)
+
     it("answers more query vectors than one statement holds", function()
       local many = helper.vectors(130, DIM, 99)
       for _, f in ipairs { filters[1], filters[3], filters[5] } do

@@ -18,7 +18,9 @@
  *              ORDER BY <fn>(...)+0, which the index cannot serve.
  *            The queries of a call go in one statement (a UNION ALL of one
  *            derived table per query, tagged _q; up to 100 a statement and
- *            as max_allowed_packet allows); the short ones in one more.
+ *            as max_allowed_packet allows). When some come back short, the
+ *            call's queries are all asked again in one more statement, the
+ *            short ones exactly: the rows of a call come from one read.
  *
  * An inner product is larger the more similar the vectors are, so that
  * distance orders DESC: the nearest row still comes first. The result has one
@@ -36,10 +38,11 @@ enum { A_TABLE = 2, A_DIM = 3, A_DIST = 4, A_ARGS = 5, A_EF = 6, A_EFS = 7,
        S_QE, S_QT, S_WHERE, S_WDOC, S_VECS, S_OUT, S_DRY, S_INNERS, S_STAT };
 
 /* Each query's rows so far and where it stands. */
-enum { Q_TODO, Q_DONE, Q_EXACT };
+enum { Q_TODO, Q_SENT, Q_DONE };
 typedef struct qstat {
   lua_Integer k;
-  int st;
+  int st;   /* Q_*: in this pass */
+  int mode; /* M_*: how it is asked */
 } qstat;
 
 typedef struct query_state {
@@ -150,7 +153,7 @@ static void add_inner(lua_State *L, int out, int from, lua_Integer q) {
  * rows, filtered; an exact scan of the rows that pass the filter. */
 enum { M_INDEX, M_WINDOW, M_EXACT };
 
-/* One SELECT of query q (0-based) into op->sql, in mode s->mode.
+/* One SELECT of query q (0-based) into op->sql, in its mode.
  * - multi: as one arm of a UNION ALL, in a derived table (MariaDB uses the
  *   vector index there, not in a parenthesised UNION arm) with the query's
  *   number as its last column _q.
@@ -161,7 +164,7 @@ enum { M_INDEX, M_WINDOW, M_EXACT };
 static void add_select(lua_State *L, op_t *op, query_state *s, lua_Integer q, int multi) {
   const char *fn = distance_function(op->dialect, s->dist);
   const float *v = (const float *)lua_touserdata(L, S_VECS) + q * s->dim;
-  int window = s->mode == M_WINDOW;
+  int mode = ((qstat *)lua_touserdata(L, S_STAT))[q].mode, window = mode == M_WINDOW;
   if (multi) sb_adds(&op->sql, q > s->first ? " UNION ALL SELECT * FROM (" : "SELECT * FROM (");
   if (window) sb_adds(&op->sql, "SELECT * FROM (");
   select_head(op, s->inc & ~INC_DIST);
@@ -182,7 +185,7 @@ static void add_select(lua_State *L, op_t *op, query_state *s, lua_Integer q, in
   if (!window) add_cond(op, s->cond, 1);
   sb_adds(&op->sql, " ORDER BY ");
   add_distance(op, fn, v, s->dim);
-  if (s->mode == M_EXACT) sb_adds(&op->sql, "+0");
+  if (mode == M_EXACT) sb_adds(&op->sql, "+0");
   if (s->dist == DIST_IP) sb_adds(&op->sql, " DESC");
   if (op->dialect == DIALECT_SEEKDB) sb_adds(&op->sql, " APPROXIMATE");
   sb_adds(&op->sql, " LIMIT ");
@@ -223,13 +226,15 @@ static void query_rows(lua_State *L, op_t *op) {
   }
   op_free_result(op);
   for (q = s->first; q < s->last; q++) {
-    if (st[q].st == Q_DONE) continue;
-    /* the index came back short: the filter may match more rows than it
-     * found (it filters after its window), or n_results is past its window */
-    if (s->mode != M_EXACT && op->conn && op->dialect == DIALECT_MARIADB && st[q].k < s->n_results) {
-      st[q].st = Q_EXACT;
+    if (st[q].st != Q_SENT) continue;
+    st[q].st = Q_DONE;
+    /* the index came back short: the filter may match more rows than its
+     * window holds, or n_results is past its window. Asked again exactly,
+     * with the other queries of the call in the same statement: the call's
+     * rows all come from one read. */
+    if (st[q].mode != M_EXACT && op->conn && op->dialect == DIALECT_MARIADB && st[q].k < s->n_results) {
+      st[q].mode = M_EXACT;
       s->again = 1;
-      continue;
     }
     lua_rawgeti(L, S_INNERS, q + 1);
     if (!(s->inc & INC_DIST)) {
@@ -240,7 +245,6 @@ static void query_rows(lua_State *L, op_t *op) {
     lua_pop(L, 1);
     lua_pushnil(L);
     lua_rawseti(L, S_INNERS, q + 1);
-    st[q].st = Q_DONE;
   }
   s->q = s->last;
   query_next(L, op);
@@ -268,11 +272,11 @@ static void query_next(lua_State *L, op_t *op) {
   }
   st = lua_touserdata(L, S_STAT);
   while (s->q < s->nq && st[s->q].st == Q_DONE) s->q++;
-  if (s->q >= s->nq && s->again) { /* the queries the index answered short, again, exactly */
+  if (s->q >= s->nq && s->again) { /* all again: the short ones exactly */
     s->again = 0;
     s->pass++;
     s->q = 0;
-    while (s->q < s->nq && st[s->q].st == Q_DONE) s->q++;
+    for (q = 0; q < s->nq; q++) st[q].st = Q_TODO;
   }
   if (s->q >= s->nq) {
     if (!op->conn) {
@@ -288,7 +292,7 @@ static void query_next(lua_State *L, op_t *op) {
   ef = s->ef_search;
   if (mariadb) {
     s->window = s->n_results * WINDOW_FACTOR < WINDOW_MIN ? WINDOW_MIN : s->n_results * WINDOW_FACTOR;
-    s->mode = s->pass > 0 ? M_EXACT : !s->cond ? M_INDEX : s->window <= WINDOW_MAX ? M_WINDOW : M_EXACT;
+    s->mode = !s->cond ? M_INDEX : s->window <= WINDOW_MAX ? M_WINDOW : M_EXACT;
     /* the index's window: at least the rows asked for */
     if (s->mode == M_WINDOW) {
       lua_Integer wef = s->window * WINDOW_EF < WINDOW_EF_MIN ? WINDOW_EF_MIN : s->window * WINDOW_EF;
@@ -308,12 +312,14 @@ static void query_next(lua_State *L, op_t *op) {
   s->first = s->q;
   for (q = s->q; q < s->nq; q++) {
     if (st[q].st == Q_DONE) continue;
+    if (s->pass == 0) st[q].mode = s->mode;
     if (q > s->first && (!s->multi || op->sql.len + arm + 32 > limit || q - s->first >= QUERIES_PER_STATEMENT))
       break;
     add_select(L, op, s, q, s->multi);
     rows_new(L, s->inc | INC_DIST); /* the distance column is always there */
     lua_rawseti(L, S_INNERS, q + 1);
     st[q].k = 0;
+    st[q].st = Q_SENT;
   }
   s->last = q;
   if (s->multi) sb_adds(&op->sql, s->dist == DIST_IP ? " ORDER BY _q, distance DESC" : " ORDER BY _q, distance");
