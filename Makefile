@@ -343,7 +343,18 @@ bench-local: all
 	@scripts/testdb fetch >/dev/null
 	@env -u SEEKDB_HOST -u SEEKDB_PORT -u SEEKDB_SOCKET BENCH_MODULE="$(MODULE)" $(LUA) bench/local.lua
 
-.PHONY: bench bench-deps bench-upsert bench-read bench-hosts bench-local
+# Recall@10 of collection:query against brute force with no filter and with
+# filters keeping 50%, 5% and 0.5% of the rows, and the time each query takes
+# (bench/recall.lua, issue 13): written to bench/recall.md; figures only.
+#   make bench-recall RECALL_N=20000 RECALL_DIM=128
+RECALL_N ?= 20000
+RECALL_DIM ?= 128
+bench-recall: all
+	@scripts/testdb start
+	@eval "$$(scripts/testdb env)"; $(LUA) bench/recall.lua $(RECALL_N) $(RECALL_DIM); rc=$$?; \
+	  scripts/testdb stop; exit $$rc
+
+.PHONY: bench bench-deps bench-upsert bench-read bench-hosts bench-local bench-recall
 
 # ---- API reference -------------------------------------------------------------
 # `make docs` writes the HTML API reference to doc/index.html with LDoc (config.ld:

@@ -128,7 +128,9 @@ static const char *const fz_vocab[] = {
   "_utf8mb4",
   /* hybrid_search: seekdb's session variable and function, MariaDB's rankings */
   "SET", "search_parm", "DBMS_HYBRID_SEARCH", "GET_SQL", "query_sql", "dual", "UNION", "ALL", "DESC",
-  "part", "score", "ranked", NULL};
+  "part", "score", "ranked",
+  /* query on MariaDB: a UNION ALL of derived tables, a window filtered by _m */
+  "_q", "_t", "_m", "_w", NULL};
 
 static __attribute__((unused)) int fz_word_known(const char *w, size_t n) {
   for (int i = 0; fz_vocab[i]; i++)

@@ -34,7 +34,8 @@
  *     all _utf8mb4 X'..' and hold valid UTF-8;
  *   - get with ids: one statement "... WHERE _id IN (X'..',...)" whose hex
  *     literals are the ids, in order (none for an empty list);
- *   - query: one statement per query vector, each vector's X'..' literal the
+ *   - query: one statement per query vector (seekdb), or one UNION ALL of
+ *     up to 100 of them (MariaDB), each vector's X'..' literals the
  *     little-endian float32 bytes of its numbers (computed here), so a value
  *     that is not a list of 3 finite float32-sized numbers (or a list of
  *     them) must have been refused;
@@ -154,7 +155,7 @@ static int utf8_ok(const char *str, size_t n) {
 
 #define INTRO "_utf8mb4 "
 #define INTRO_LEN (sizeof INTRO - 1)
-#define LITS_KEPT 8
+#define LITS_KEPT 256
 typedef struct lits {
   lua_State *L;
   const char *stmt;   /* the statement scanned */
@@ -396,40 +397,55 @@ static void expect_vector(lua_State *L, int idx, lua_Integer q, char hex[25]) {
   hex[24] = '\0';
 }
 
+/* One query statement: seekdb's (or MariaDB's for a single vector), or
+ * MariaDB's UNION ALL of the vectors first..last (1-based), each vector's
+ * float32 bytes twice. */
 static void check_query(lua_State *L, int stmts, int value) {
-  lua_Integer n, q;
+  lua_Integer n, q, first = 1, nst, i;
   int single;
   if (lua_type(L, value) != LUA_TTABLE) fz_fail("query accepted query_embeddings that is a %s", luaL_typename(L, value));
   lua_rawgeti(L, value, 1);
   single = lua_type(L, -1) == LUA_TNUMBER;
   lua_pop(L, 1);
   n = single ? 1 : (lua_Integer)lua_rawlen(L, value);
-  if ((lua_Integer)lua_rawlen(L, stmts) != n) fz_fail("query: %d statements for %lld vectors", (int)lua_rawlen(L, stmts), (long long)n);
-  for (q = 1; q <= n; q++) {
-    char hex[25];
+  nst = (lua_Integer)lua_rawlen(L, stmts);
+  if (nst != n && nst != (n + 99) / 100)
+    fz_fail("query: %d statements for %lld vectors", (int)nst, (long long)n);
+  for (i = 1; i <= nst; i++) {
     lits_t lits;
     size_t len;
     const char *s;
-    if (single) lua_pushvalue(L, value);
-    else lua_rawgeti(L, value, q);
-    expect_vector(L, lua_gettop(L), q, hex);
-    lua_pop(L, 1);
-    lua_rawgeti(L, stmts, q);
-    check_statement(L, "query", q, &lits, 0);
+    int multi;
+    lua_Integer last;
+    lua_rawgeti(L, stmts, i);
+    check_statement(L, "query", i, &lits, 0);
     s = lua_tolstring(L, -1, &len);
-    if (!starts(s, len, "SELECT _id,document,metadata,") || !ends(s, len, " LIMIT 10")) {
+    multi = starts(s, len, "SELECT * FROM (SELECT _id,document,metadata,");
+    last = multi ? (first + 99 < n ? first + 99 : n) : first;
+    if (multi ? !ends(s, len, " ORDER BY _q, distance")
+              : !starts(s, len, "SELECT _id,document,metadata,") || !ends(s, len, " LIMIT 10")) {
       fz_dump("statement", s, len);
-      fz_fail("query: the statement does not have the shape SELECT _id,... LIMIT 10");
+      fz_fail("query: the statement does not have the shape SELECT _id,... LIMIT 10 or a UNION ALL of them");
     }
-    if (lits.count != 2) fz_fail("query: %d literals, expected the vector twice", lits.count);
-    for (int k = 0; k < 2; k++)
-      if (lits.len[k] != 24 || memcmp(lits.at[k], hex, 24) != 0 || lits.at[k][-2] != 'X') {
-        fz_dump("literal", lits.at[k], lits.len[k]);
-        fz_dump("expected", hex, 24);
-        fz_fail("query: vector %lld is not packed as its float32 bytes", (long long)q);
-      }
+    if (lits.count != 2 * (last - first + 1))
+      fz_fail("query: %d literals, expected each of %lld vectors twice", lits.count, (long long)(last - first + 1));
+    for (q = first; q <= last; q++) {
+      char hex[25];
+      if (single) lua_pushvalue(L, value);
+      else lua_rawgeti(L, value, q);
+      expect_vector(L, lua_gettop(L), q, hex);
+      lua_pop(L, 1);
+      for (int k = (int)(2 * (q - first)); k < 2 * (q - first) + 2; k++)
+        if (k < LITS_KEPT && (lits.len[k] != 24 || memcmp(lits.at[k], hex, 24) != 0 || lits.at[k][-2] != 'X')) {
+          fz_dump("literal", lits.at[k], lits.len[k]);
+          fz_dump("expected", hex, 24);
+          fz_fail("query: vector %lld is not packed as its float32 bytes", (long long)q);
+        }
+    }
     lua_pop(L, 1);
+    first = last + 1;
   }
+  if (first != n + 1) fz_fail("query: the statements hold %lld of %lld vectors", (long long)(first - 1), (long long)n);
 }
 
 /* ---- hybrid_search -------------------------------------------------------------- */

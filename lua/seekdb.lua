@@ -679,8 +679,12 @@ function Collection:get(args)
 end
 
 --- The nearest rows of one or more query vectors (or texts, through the
--- embedding function), nearest first: one statement per query, in the
--- form the vector index (HNSW) answers, so the answer can be approximate.
+-- embedding function), nearest first, through the vector index (HNSW), so the
+-- answer can be approximate. On MariaDB each query returns min(n_results,
+-- rows that match its filters) rows: a filtered query filters a window of the
+-- index's nearest rows, and a query answered short is asked again as an exact
+-- scan; the query vectors of a call go in one statement. On seekdb, one
+-- APPROXIMATE statement per query.
 -- `n_results` beyond what the server's vector search answers (10,000 on
 -- MariaDB, 16,384 on seekdb) is refused before any SQL.
 -- @tparam table args

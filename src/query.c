@@ -1,12 +1,26 @@
 /* collection:query: nearest neighbours of one or more query vectors (or
- * texts, through the embedding function), one statement per query:
+ * texts, through the embedding function).
  *
- *   seekdb:  SELECT ..., <fn>(embedding, X'..') AS distance FROM t [WHERE ...]
+ *   seekdb:  one statement per query, as pyseekdb sends it:
+ *            SELECT ..., <fn>(embedding, X'..') AS distance FROM t [WHERE ...]
  *            ORDER BY <fn>(embedding, X'..') [DESC] APPROXIMATE LIMIT n
  *            fn = l2_distance | cosine_distance | inner_product
- *   MariaDB: the same with VEC_DISTANCE_EUCLIDEAN | VEC_DISTANCE_COSINE and no
- *            APPROXIMATE: ORDER BY <fn>(column, constant) LIMIT n is what
- *            MariaDB's vector index answers.
+ *   MariaDB: fn = VEC_DISTANCE_EUCLIDEAN | VEC_DISTANCE_COSINE, and a query
+ *            returns min(n, rows that match its filters), every time. Its
+ *            vector index filters after its window of candidates, so:
+ *            - no filter: ORDER BY <fn>(column, constant) LIMIT n, the form
+ *              the index answers, mhnsw_ef_search at least n;
+ *            - a filter: the index's w = max(100, 8n) nearest rows (ef
+ *              max(400, 2w)) in
+ *              a derived table with the filter's value, those that pass,
+ *              nearest first (w > 500: costs more than a scan, scan at once);
+ *            - a query either form answers short, again as an exact scan:
+ *              ORDER BY <fn>(...)+0, which the index cannot serve.
+ *            The queries of a call go in one statement (a UNION ALL of one
+ *            derived table per query, tagged _q; up to 100 a statement and
+ *            as max_allowed_packet allows). When some come back short, the
+ *            call's queries are all asked again in one more statement, the
+ *            short ones exactly: the rows of a call come from one read.
  *
  * An inner product is larger the more similar the vectors are, so that
  * distance orders DESC: the nearest row still comes first. The result has one
@@ -21,12 +35,24 @@ static const char *const query_fields[] = {"query_embeddings", "query_texts", "n
                                            "where_document", "include", "vectors", NULL};
 
 enum { A_TABLE = 2, A_DIM = 3, A_DIST = 4, A_ARGS = 5, A_EF = 6, A_EFS = 7,
-       S_QE, S_QT, S_WHERE, S_WDOC, S_VECS, S_OUT, S_DRY, S_INNER };
+       S_QE, S_QT, S_WHERE, S_WDOC, S_VECS, S_OUT, S_DRY, S_INNERS, S_STAT };
+
+/* Each query's rows so far and where it stands. */
+enum { Q_TODO, Q_SENT, Q_DONE };
+typedef struct qstat {
+  lua_Integer k;
+  int st;   /* Q_*: in this pass */
+  int mode; /* M_*: how it is asked */
+} qstat;
 
 typedef struct query_state {
   char table[TABLE_NAME_SIZE];
   int dim, dist, inc, cond;
   lua_Integer n_results, nq, q, k;
+  lua_Integer first, last; /* the queries of the statement in flight: [first, last) */
+  int multi, mode;         /* its form: a UNION ALL of queries; M_INDEX, M_WINDOW or M_EXACT */
+  lua_Integer window;      /* M_WINDOW: how many of the index's nearest rows are filtered */
+  int pass, again;         /* 0, then 1 for the queries the index answered short */
   lua_Integer ef_search;  /* MariaDB: the collection's configuration.hnsw.ef_search, 0: the session's */
 } query_state;
 
@@ -107,40 +133,153 @@ static void add_inner(lua_State *L, int out, int from, lua_Integer q) {
   }
 }
 
-/* The rows of query q into its inner lists (S_INNER), then the next query. */
+/* The session's mhnsw_ef_search (conn.c sets it on connecting). */
+#define SESSION_EF_SEARCH 64
+/* A filtered query on MariaDB first takes a window of the WINDOW_FACTOR *
+ * n_results (at least WINDOW_MIN) nearest rows from the index, searched with
+ * mhnsw_ef_search = WINDOW_EF times the window, at least WINDOW_EF_MIN (the
+ * deep end of an HNSW result is its least exact part: with ef = the window,
+ * a filter keeping 5% had recall@10 0.86, with 2 x the window a filter
+ * keeping 50% 0.96 to 0.99, measured in bench/recall.md), and filters those; a
+ * window past WINDOW_MAX costs more than the exact scan (ef_search 1000 took 3
+ * to 5 times the scan of 20,000 rows), so such a query scans at once. */
+#define WINDOW_MIN 100
+#define WINDOW_FACTOR 8
+#define WINDOW_EF 2
+#define WINDOW_EF_MIN 400
+#define WINDOW_MAX 500
+/* At most this many query vectors in one statement (each is a derived table
+ * the server materializes); more go in further statements. */
+#define QUERIES_PER_STATEMENT 100
+
+/* How a statement asks: through the index; a window of the index's nearest
+ * rows, filtered; an exact scan of the rows that pass the filter. */
+enum { M_INDEX, M_WINDOW, M_EXACT };
+
+/* One SELECT of query q (0-based) into op->sql, in its mode.
+ * - multi: as one arm of a UNION ALL, in a derived table (MariaDB uses the
+ *   vector index there, not in a parenthesised UNION arm) with the query's
+ *   number as its last column _q.
+ * - M_WINDOW: the window's rows with the filter's value as column _m, in a
+ *   derived table, then those that pass, nearest first.
+ * - M_EXACT: an ORDER BY the index cannot serve (the distance + 0), so that
+ *   the server looks at every row that passes the filter. */
+static void add_select(lua_State *L, op_t *op, query_state *s, lua_Integer q, int multi) {
+  const char *fn = distance_function(op->dialect, s->dist);
+  const float *v = (const float *)lua_touserdata(L, S_VECS) + q * s->dim;
+  int mode = ((qstat *)lua_touserdata(L, S_STAT))[q].mode, window = mode == M_WINDOW;
+  if (multi) sb_adds(&op->sql, q > s->first ? " UNION ALL SELECT * FROM (" : "SELECT * FROM (");
+  if (window) sb_adds(&op->sql, "SELECT * FROM (");
+  select_head(op, s->inc & ~INC_DIST);
+  sb_addc(&op->sql, ',');
+  add_distance(op, fn, v, s->dim);
+  sb_adds(&op->sql, " AS distance");
+  if (window) {
+    sb_adds(&op->sql, ",(");
+    sb_add(&op->sql, op->cond.data, op->cond.len);
+    sb_adds(&op->sql, ") AS _m");
+  }
+  if (multi) {
+    sb_adds(&op->sql, ",");
+    sb_addint(&op->sql, q + 1);
+    sb_adds(&op->sql, " AS _q");
+  }
+  select_from(op, s->table);
+  if (!window) add_cond(op, s->cond, 1);
+  sb_adds(&op->sql, " ORDER BY ");
+  add_distance(op, fn, v, s->dim);
+  if (mode == M_EXACT) sb_adds(&op->sql, "+0");
+  if (s->dist == DIST_IP) sb_adds(&op->sql, " DESC");
+  if (op->dialect == DIALECT_SEEKDB) sb_adds(&op->sql, " APPROXIMATE");
+  sb_adds(&op->sql, " LIMIT ");
+  if (window) {
+    sb_addint(&op->sql, s->window < s->n_results ? s->n_results : s->window);
+    sb_adds(&op->sql, ") AS _w WHERE _m ORDER BY distance LIMIT ");
+  }
+  sb_addint(&op->sql, s->n_results);
+  if (multi) sb_adds(&op->sql, ") AS _t"); /* each arm is a scope of its own */
+}
+
+/* The rows of the statement into the inner lists of their queries
+ * (S_INNERS[q]), then the next statement. */
 static void query_rows(lua_State *L, op_t *op) {
   query_state *s = op->state;
+  qstat *st = lua_touserdata(L, S_STAT);
   MYSQL_ROW row;
-  if (lua_gettop(L) < S_INNER) {
-    rows_new(L, s->inc | INC_DIST); /* S_INNER: the distance column is always there */
-    s->k = 0;
-  }
+  unsigned int qcol = op->res ? mysql_num_fields(op->res) - 1 : 0;
+  lua_Integer q;
   while (op->res && (row = mysql_fetch_row(op->res)) != NULL) {
-    rows_push(L, op, S_INNER, row, mysql_fetch_lengths(op->res), s->inc | INC_DIST, s->dim, ++s->k);
-    if ((s->k & 63) == 0 && op_slice_over(op)) {
+    unsigned long *len = mysql_fetch_lengths(op->res);
+    q = s->first;
+    if (s->multi) {
+      char num[24];
+      size_t n = len[qcol] < sizeof num ? len[qcol] : sizeof num - 1;
+      memcpy(num, row[qcol] ? row[qcol] : "", n);
+      num[n] = '\0';
+      q = strtoll(num, NULL, 10) - 1;
+      if (q < s->first || q >= s->last) op_fail(L, op, "the server answered a query that was not asked (%s)", num);
+    }
+    lua_rawgeti(L, S_INNERS, q + 1);
+    rows_push(L, op, lua_gettop(L), row, len, s->inc | INC_DIST, s->dim, ++st[q].k);
+    lua_pop(L, 1);
+    if ((++s->k & 63) == 0 && op_slice_over(op)) {
       op_yield(L, op, query_rows);
       return;
     }
   }
   op_free_result(op);
-  if (!(s->inc & INC_DIST)) {
+  for (q = s->first; q < s->last; q++) {
+    if (st[q].st != Q_SENT) continue;
+    st[q].st = Q_DONE;
+    /* the index came back short: the filter may match more rows than its
+     * window holds, or n_results is past its window. Asked again exactly,
+     * with the other queries of the call in the same statement: the call's
+     * rows all come from one read. */
+    if (st[q].mode != M_EXACT && op->conn && op->dialect == DIALECT_MARIADB && st[q].k < s->n_results) {
+      st[q].mode = M_EXACT;
+      s->again = 1;
+    }
+    lua_rawgeti(L, S_INNERS, q + 1);
+    if (!(s->inc & INC_DIST)) {
+      lua_pushnil(L);
+      lua_setfield(L, -2, "distances");
+    }
+    add_inner(L, S_OUT, lua_gettop(L), q + 1);
+    lua_pop(L, 1);
     lua_pushnil(L);
-    lua_setfield(L, S_INNER, "distances");
+    lua_rawseti(L, S_INNERS, q + 1);
   }
-  add_inner(L, S_OUT, S_INNER, s->q);
-  lua_settop(L, S_DRY);
+  s->q = s->last;
   query_next(L, op);
 }
 
-/* The statement of the next query vector, or the result. */
+/* The next statement, or the result. On MariaDB the queries of a call go in
+ * one statement (a UNION ALL of one derived table per query vector) as far
+ * as max_allowed_packet allows; without a filter through the vector index
+ * (mhnsw_ef_search at least n_results), with a filter, or for a query the
+ * index answered short, as an exact scan. seekdb: one statement per query,
+ * APPROXIMATE. */
 static void query_next(lua_State *L, op_t *op) {
   query_state *s = op->state;
-  const char *fn = distance_function(op->dialect, s->dist);
-  const float *v;
+  qstat *st;
+  lua_Integer q, todo = 0, ef;
+  size_t limit, arm;
+  int mariadb = op->dialect == DIALECT_MARIADB;
   if (lua_gettop(L) < S_OUT) {
     rows_new(L, s->inc); /* S_OUT */
     if (op->conn) lua_pushnil(L);
     else op_dry_begin(L, op); /* S_DRY */
+    lua_createtable(L, (int)(s->nq < 1 << 20 ? s->nq : 0), 0); /* S_INNERS */
+    st = lua_newuserdatauv(L, (size_t)s->nq * sizeof *st, 0); /* S_STAT */
+    memset(st, 0, (size_t)s->nq * sizeof *st);
+  }
+  st = lua_touserdata(L, S_STAT);
+  while (s->q < s->nq && st[s->q].st == Q_DONE) s->q++;
+  if (s->q >= s->nq && s->again) { /* all again: the short ones exactly */
+    s->again = 0;
+    s->pass++;
+    s->q = 0;
+    for (q = 0; q < s->nq; q++) st[q].st = Q_TODO;
   }
   if (s->q >= s->nq) {
     if (!op->conn) {
@@ -151,26 +290,43 @@ static void query_next(lua_State *L, op_t *op) {
     op_return(L, op, 1);
     return;
   }
-  v = (const float *)lua_touserdata(L, S_VECS) + s->q * s->dim;
-  s->q++;
+  for (q = s->q; q < s->nq; q++) todo += st[q].st != Q_DONE;
+  s->mode = M_INDEX;
+  ef = s->ef_search;
+  if (mariadb) {
+    s->window = s->n_results * WINDOW_FACTOR < WINDOW_MIN ? WINDOW_MIN : s->n_results * WINDOW_FACTOR;
+    s->mode = !s->cond ? M_INDEX : s->window <= WINDOW_MAX ? M_WINDOW : M_EXACT;
+    /* the index's window: at least the rows asked for */
+    if (s->mode == M_WINDOW) {
+      lua_Integer wef = s->window * WINDOW_EF < WINDOW_EF_MIN ? WINDOW_EF_MIN : s->window * WINDOW_EF;
+      if (wef > ef) ef = wef;
+    }
+    if (s->mode == M_INDEX && s->n_results > (ef ? ef : SESSION_EF_SEARCH)) ef = s->n_results;
+  }
+  s->multi = mariadb && todo > 1;
   op->sql.len = 0;
-  if (s->ef_search) { /* MariaDB keeps ef_search out of the index: per statement */
+  if (ef && s->mode != M_EXACT) { /* MariaDB keeps ef_search out of the index: per statement */
     sb_adds(&op->sql, "SET STATEMENT mhnsw_ef_search=");
-    sb_addint(&op->sql, s->ef_search);
+    sb_addint(&op->sql, ef);
     sb_adds(&op->sql, " FOR ");
   }
-  select_head(op, s->inc & ~INC_DIST);
-  sb_addc(&op->sql, ',');
-  add_distance(op, fn, v, s->dim);
-  sb_adds(&op->sql, " AS distance");
-  select_from(op, s->table);
-  add_cond(op, s->cond, 1);
-  sb_adds(&op->sql, " ORDER BY ");
-  add_distance(op, fn, v, s->dim);
-  if (s->dist == DIST_IP) sb_adds(&op->sql, " DESC");
-  if (op->dialect == DIALECT_SEEKDB) sb_adds(&op->sql, " APPROXIMATE");
-  sb_adds(&op->sql, " LIMIT ");
-  sb_addint(&op->sql, s->n_results);
+  limit = op_statement_limit(op);
+  arm = 2 * (8 * (size_t)s->dim + 64) + op->cond.len + 200;
+  s->first = s->q;
+  for (q = s->q; q < s->nq; q++) {
+    if (st[q].st == Q_DONE) continue;
+    if (s->pass == 0) st[q].mode = s->mode;
+    if (q > s->first && (!s->multi || op->sql.len + arm + 32 > limit || q - s->first >= QUERIES_PER_STATEMENT))
+      break;
+    add_select(L, op, s, q, s->multi);
+    rows_new(L, s->inc | INC_DIST); /* the distance column is always there */
+    lua_rawseti(L, S_INNERS, q + 1);
+    st[q].k = 0;
+    st[q].st = Q_SENT;
+  }
+  s->last = q;
+  if (s->multi) sb_adds(&op->sql, s->dist == DIST_IP ? " ORDER BY _q, distance DESC" : " ORDER BY _q, distance");
+  s->k = 0;
   op_sql(L, op, SQL_RESULT | SQL_WARN | SQL_TIMED, query_rows);
 }
 
