@@ -23,7 +23,7 @@
 --                      is reported (5): short runs are at the mercy of server
 --                      stalls and other load
 --   BENCH_REPEAT_MAX_S a run longer than this many seconds is not repeated (5)
---   BENCH_CONTENDERS   only these (keys: c seekdb seekdb500 luasql pyalgo seekdb_ef)
+--   BENCH_CONTENDERS   only these (keys: c seekdb seekdb500 seekdb_bytes luasql pyalgo seekdb_ef)
 --   BENCH_DATABASE     the database it makes and drops (seekdb_bench)
 --   BENCH_OUT          where the Markdown goes (bench/results.md)
 --   BENCH_MODULE       the seekdb/core.so to measure (make bench: the one it
@@ -99,6 +99,7 @@ local CONTENDERS = {
   { key = "c", label = "plain C bulk (limit)" },
   { key = "seekdb", label = "lua-seekdb, 1 call" },
   { key = "seekdb500", label = "lua-seekdb, 500/call" },
+  { key = "seekdb_bytes", label = "lua-seekdb, 1 call, vectors as bytes" },
   { key = "luasql", label = "LuaSQL + lua-cjson" },
   { key = "pyalgo", label = "pyseekdb algorithm", slow = true },
   { key = "seekdb_ef", label = "lua-seekdb + Lua ef", only = "noidx" },
@@ -351,7 +352,7 @@ end
 local heads, align = { "contender", "table" }, { "l", "l" }
 for _, n in ipairs(Ns) do heads[#heads + 1] = "N=" .. thousands(n); align[#align + 1] = "r" end
 local flat = new_table("lua-seekdb client CPU per row (microseconds) as N grows", heads, align)
-for _, key in ipairs { "seekdb", "seekdb500", "seekdb_ef" } do
+for _, key in ipairs { "seekdb", "seekdb500", "seekdb_bytes", "seekdb_ef" } do
   for _, mode in ipairs(MODES) do
     local row, any = { nil, MODE_LABEL[mode] }, false
     for _, c in ipairs(CONTENDERS) do if c.key == key then row[1] = c.label end end
@@ -447,7 +448,7 @@ local CONTENDER_TEXT = {
     .. "transaction.",
   "lua-seekdb, 1 call / 500/call: collection:upsert{ids, documents, metadatas, embeddings} with all "
     .. "rows in one call (pipelined above 1,000 rows: the next rows are read from Lua while a "
-    .. "second thread sends the ones before), or in calls of 500 rows (each call its own transaction).",
+    .. "second thread sends the ones before), or in calls of 500 rows (each call its own transaction); "vectors as bytes": each vector a seekdb.vector, made before the clock starts.",
   "LuaSQL + lua-cjson: luasql.mysql, multi-row INSERT ... ON DUPLICATE KEY UPDATE text of 500 rows "
     .. "built with conn:escape and cjson.encode, vectors as VEC_FromText('[..]'), one transaction.",
   "pyseekdb algorithm: per row SELECT by id, then UPDATE or INSERT (2 round trips per row) over "
