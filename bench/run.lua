@@ -447,8 +447,9 @@ local CONTENDER_TEXT = {
     .. "UPDATE with array binding (STMT_ATTR_ARRAY_SIZE), float32 blobs, 500 rows an execute, one "
     .. "transaction.",
   "lua-seekdb, 1 call / 500/call: collection:upsert{ids, documents, metadatas, embeddings} with all "
-    .. "rows in one call (pipelined above 1,000 rows: the next rows are read from Lua while a "
-    .. "second thread sends the ones before), or in calls of 500 rows (each call its own transaction); "vectors as bytes": each vector a seekdb.vector, made before the clock starts.",
+    .. "rows in one call (pipelined above 1,000 rows: the next rows are read from Lua while the "
+    .. "server takes the ones before), or in calls of 500 rows (each call its own transaction); "
+    .. "'vectors as bytes': each vector a seekdb.vector, made before the clock starts.",
   "LuaSQL + lua-cjson: luasql.mysql, multi-row INSERT ... ON DUPLICATE KEY UPDATE text of 500 rows "
     .. "built with conn:escape and cjson.encode, vectors as VEC_FromText('[..]'), one transaction.",
   "pyseekdb algorithm: per row SELECT by id, then UPDATE or INSERT (2 round trips per row) over "
