@@ -84,11 +84,28 @@ $(FAILALLOC): spec/support/failalloc.c
 
 # The specs run against a real server: the scratch MariaDB 11.8 that
 # scripts/testdb starts, or the one SEEKDB_TEST_HOST names. `make test` runs
-# the whole suite under Lua 5.4 and under LuaJIT, again under Lua 5.4 with
-# every call resumable (SEEKDB_TEST_LOOP=yield: conn:start/call:resume, a
-# slice at a time), then the nginx integration (integration/: a real nginx
-# calling the module in the request phase).
+# four passes, each ending with busted's summary line (.ci/run adds them up):
+#   1. Lua 5.4: every spec (spec/*_spec.lua).
+#   2. LuaJIT: every spec again, under the Lua 5.1 ABI and LuaJIT's own
+#      numbers, FFI and JIT (a few specs say pending for what one of the
+#      two has not: integers, <close>, LuaJIT's issue #1066).
+#   3. Lua 5.4 with every call resumable (SEEKDB_TEST_LOOP=yield: the
+#      helper's clients run each call through conn:start/call:resume, a
+#      slice at a time): every spec but those of YIELD_SKIP, whose subject
+#      is not how a call is driven (below).
+#   4. nginx: integration/, a real nginx calling the module in the request
+#      phase.
 LUAJIT_BUILD := build/luajit
+
+# Not in the resumable pass, each for its reason: 01-module and 07-golden
+# make no call (the module's face, core.sql's statements); 13-hostile checks
+# the statements and values of its corpus of hostile strings, which are the
+# same whatever drives the call, and passes 1 and 2 run it in full (a third of
+# a pass's time); 17-loops picks every client's loop itself and runs its
+# resumable clients in passes 1 and 2 (in this pass it would say pending).
+# Every other spec, and any new one, runs in all three passes.
+YIELD_SKIP ?= spec/01-module_spec.lua spec/07-golden_spec.lua spec/13-hostile_spec.lua spec/17-loops_spec.lua
+YIELD_SPECS = $(filter-out $(YIELD_SKIP),$(sort $(wildcard spec/*_spec.lua)))
 
 luajit-module: check-deps
 	@$(MAKE) --no-print-directory LUA=$(LUAJIT) BUILD=$(LUAJIT_BUILD) \
@@ -99,8 +116,8 @@ test: all luajit-module
 	@eval "$$(scripts/testdb env)"; rc=0; \
 	  echo "== Lua 5.4"; $(BUSTED) --cpath="$(BUILD)/?.so" $(BUSTED_FLAGS) || rc=1; \
 	  echo "== LuaJIT"; $(LUAJIT) $(BUSTED_BIN) --cpath="$(LUAJIT_BUILD)/?.so" $(BUSTED_FLAGS) || rc=1; \
-	  echo "== Lua 5.4, every call resumable (loop = yield)"; \
-	    SEEKDB_TEST_LOOP=yield $(BUSTED) --cpath="$(BUILD)/?.so" $(BUSTED_FLAGS) || rc=1; \
+	  echo "== Lua 5.4, every call resumable (loop = yield; not $(notdir $(YIELD_SKIP)))"; \
+	    SEEKDB_TEST_LOOP=yield $(BUSTED) --cpath="$(BUILD)/?.so" $(BUSTED_FLAGS) $(YIELD_SPECS) || rc=1; \
 	  echo "== nginx"; $(BUSTED) integration $(BUSTED_FLAGS) || rc=1; \
 	  scripts/testdb stop; exit $$rc
 
