@@ -86,18 +86,40 @@ $(FAILALLOC): spec/support/failalloc.c
 
 # The specs run against a real server: the scratch MariaDB 11.8 that
 # scripts/testdb starts, or the one SEEKDB_TEST_HOST names. `make test` runs
-# the whole suite under Lua 5.4 and under LuaJIT, again under Lua 5.4 with
-# every call resumable (SEEKDB_TEST_LOOP=yield: conn:start/call:resume, a
-# slice at a time), then the nginx integration (integration/: a real nginx
-# calling the module in the request phase), then the collection API's specs
-# again in local mode (SEEKDB_TEST_PATH: seekdb.Client{path = ...}'s own
-# server for a scratch folder; spec/24-local covers local mode itself). It
-# starts with test-rock (the rockspecs built and the module required from a
-# fresh shell; no server).
+# test-rock first (the rockspecs built and the module required from a fresh
+# shell; no server), then five passes, each ending with busted's summary line
+# (.ci/run adds them up):
+#   1. Lua 5.4: every spec (spec/*_spec.lua).
+#   2. LuaJIT: every spec again, under the Lua 5.1 ABI and LuaJIT's own
+#      numbers, FFI and JIT (a few specs say pending for what one of the
+#      two has not: integers, <close>, LuaJIT's issue #1066).
+#   3. Lua 5.4 with every call resumable (SEEKDB_TEST_LOOP=yield: the
+#      helper's clients run each call through conn:start/call:resume, a
+#      slice at a time): every spec but those of YIELD_SKIP, whose subject
+#      is not how a call is driven (below).
+#   4. nginx: integration/, a real nginx calling the module in the request
+#      phase.
+#   5. local mode: the collection API's specs (LOCAL_SPECS) again with the
+#      helper's clients on seekdb.Client{path = ...}, local mode's own server
+#      for a scratch folder (SEEKDB_TEST_PATH, scripts/local-pass);
+#      spec/24-local covers local mode itself in passes 1 and 2.
 LOCAL_SPECS ?= spec/02-client_spec.lua spec/03-collection_spec.lua spec/04-upsert_spec.lua \
   spec/05-embedding_spec.lua spec/06-metadata_spec.lua spec/09-writes_spec.lua spec/10-filters_spec.lua \
   spec/11-query_spec.lua spec/12-v2_spec.lua spec/20-hybrid_spec.lua spec/21-parity_spec.lua
 LUAJIT_BUILD := build/luajit
+
+# Not in the resumable pass, each for its reason: 01-module and 07-golden
+# make no call (the module's face, core.sql's statements); 13-hostile checks
+# the statements and values of its corpus of hostile strings, which are the
+# same whatever drives the call, and passes 1 and 2 run it in full (a third of
+# a pass's time); 17-loops picks every client's loop itself and runs its
+# resumable clients in passes 1 and 2 (in this pass it would say pending);
+# 23-docs runs the reference's examples in processes of their own, which
+# take no loop from this pass; 24-local picks its clients' loops itself too.
+# Every other spec, and any new one, runs in all three passes.
+YIELD_SKIP ?= spec/01-module_spec.lua spec/07-golden_spec.lua spec/13-hostile_spec.lua spec/17-loops_spec.lua \
+  spec/23-docs_spec.lua spec/24-local_spec.lua
+YIELD_SPECS = $(filter-out $(YIELD_SKIP),$(sort $(wildcard spec/*_spec.lua)))
 
 luajit-module: check-deps
 	@$(MAKE) --no-print-directory LUA=$(LUAJIT) BUILD=$(LUAJIT_BUILD) \
@@ -108,8 +130,8 @@ test: all luajit-module test-rock
 	@eval "$$(scripts/testdb env)"; rc=0; \
 	  echo "== Lua 5.4"; $(BUSTED) --cpath="$(BUILD)/?.so" $(BUSTED_FLAGS) || rc=1; \
 	  echo "== LuaJIT"; $(LUAJIT) $(BUSTED_BIN) --cpath="$(LUAJIT_BUILD)/?.so" $(BUSTED_FLAGS) || rc=1; \
-	  echo "== Lua 5.4, every call resumable (loop = yield)"; \
-	    SEEKDB_TEST_LOOP=yield $(BUSTED) --cpath="$(BUILD)/?.so" $(BUSTED_FLAGS) || rc=1; \
+	  echo "== Lua 5.4, every call resumable (loop = yield; not $(notdir $(YIELD_SKIP)))"; \
+	    SEEKDB_TEST_LOOP=yield $(BUSTED) --cpath="$(BUILD)/?.so" $(BUSTED_FLAGS) $(YIELD_SPECS) || rc=1; \
 	  echo "== nginx"; $(BUSTED) integration $(BUSTED_FLAGS) || rc=1; \
 	  echo "== Lua 5.4, local mode (path =)"; scripts/local-pass $(BUSTED) --cpath="$(BUILD)/?.so" $(BUSTED_FLAGS) \
 	    $(LOCAL_SPECS) || rc=1; \

@@ -149,6 +149,29 @@ local function storable_key(s)
   return valid_utf8(s) and not s:find("\0", 1, true)
 end
 
+-- Filter values longer than LONGEST_ROW (none of the filter collection's
+-- rows can hold them) are looked for in a small collection of their own,
+-- "long_filters": the server compares a value with every row it scans, and
+-- a JSON_OVERLAPS of the 1 MiB string parses it again for each row (3.6 s
+-- a filter over the thousand rows of "filters"). Its rows: for each long
+-- valid string, one holding its first LONGEST_ROW bytes (cut back to whole
+-- characters) as document and metadata.v, a near miss its own value must
+-- not match; and one row without v. What each spec checks of a long value
+-- (refused or not, which rows match, no syntax error) is checked there.
+local function long_filter_rows()
+  local ids, docs, metas, vecs = {}, {}, {}, {}
+  for i, s in ipairs(corpus) do
+    if valid_utf8(s) and #s > LONGEST_ROW then
+      local cut = LONGEST_ROW
+      while not valid_utf8(s:sub(1, cut)) do cut = cut - 1 end
+      local p = s:sub(1, cut)
+      ids[#ids + 1], docs[#ids + 1], metas[#ids + 1], vecs[#ids + 1] = "f:" .. i, p, { v = p }, { 1, i }
+    end
+  end
+  ids[#ids + 1], docs[#ids + 1], metas[#ids + 1], vecs[#ids + 1] = "no v", "key", { k = "K" }, { 2, 1 }
+  return ids, docs, metas, vecs
+end
+
 local function questions(client)
   return tonumber(assert(client:query("SHOW SESSION STATUS LIKE 'Questions'"))[1].Value)
 end
@@ -189,9 +212,10 @@ end)
 
 for _, mode in ipairs(MODES) do
   describe("hostile strings (" .. mode.name .. ")", function()
-    local client, log, col, fcol, db, dialect
+    local client, log, col, fcol, lcol, db, dialect
     local model = {}          -- id -> {document=, metadata=, embedding=}: what col must hold
     local fmodel = {}         -- the same for fcol, the collection of the filter specs
+    local lmodel = {}         -- and for lcol, where the filter values longer than LONGEST_ROW look
     local before = {}         -- the database outside the collection, at the start
     local max_id
 
@@ -239,6 +263,7 @@ for _, mode in ipairs(MODES) do
       assert(client:query("INSERT INTO sentinel VALUES (1, 'intact'), (2, 'still intact')"))
       col = assert(client:create_collection { name = "hostile", dimension = 2 })
       fcol = assert(client:create_collection { name = "filters", dimension = 2 })
+      lcol = assert(client:create_collection { name = "long_filters", dimension = 2 })
       before = snapshot()
       log = watch(client)
     end)
@@ -469,8 +494,12 @@ for _, mode in ipairs(MODES) do
     -- Filters run on a collection of their own: a row per valid string s with
     -- s as its document and as metadata.v ("f:<i>"), and a row per usable key
     -- with {[s] = "K"} ("k:<i>"). The longest strings are left out of the rows
-    -- (every filter scans them all) but not out of the filter values.
-    local function holders(s) return holders_in(fmodel, s) end
+    -- (every filter scans them all) but not out of the filter values: as
+    -- values, they look in lcol (long_filter_rows).
+    local function on(s)
+      if #s > LONGEST_ROW then return lcol, lmodel end
+      return fcol, fmodel
+    end
 
     -- reads do not depend on the write protocol, and filters are quoted the
     -- same way whatever the protocol: they run in the first and last modes
@@ -489,17 +518,26 @@ for _, mode in ipairs(MODES) do
       assert.is_true(fcol:upsert { ids = ids, documents = docs, metadatas = metas, embeddings = vecs })
       for k, id in ipairs(ids) do fmodel[id] = { document = docs[k], metadata = metas[k], embedding = vecs[k] } end
       assert.are.equal(#ids, fcol:count())
+      ids, docs, metas, vecs = long_filter_rows()
+      assert.is_true(lcol:upsert { ids = ids, documents = docs, metadatas = metas, embeddings = vecs })
+      for k, id in ipairs(ids) do lmodel[id] = { document = docs[k], metadata = metas[k], embedding = vecs[k] } end
+      assert.are.equal(#ids, lcol:count())
     end)
 
     fit("takes each string as a value of $eq, $in, $ne and $gt/$lt in where", function()
       local bad, fail = failures()
-      local with_v = 0
-      for _, row in pairs(fmodel) do
-        if row.metadata.v ~= nil then with_v = with_v + 1 end
+      local with_v = {} -- per model: its rows that have a v
+      for _, m in ipairs { fmodel, lmodel } do
+        with_v[m] = 0
+        for _, row in pairs(m) do
+          if row.metadata.v ~= nil then with_v[m] = with_v[m] + 1 end
+        end
       end
       for _, s in ipairs(corpus) do
         if valid_utf8(s) then
-          local want = holders(s)
+          local fcol, fmodel = on(s)
+          local with_v = with_v[fmodel]
+          local want = holders_in(fmodel, s)
           local filters = {
             { where = { v = s } },
             { where = { v = { ["$in"] = { s, "\0no such value" } } } },
@@ -594,9 +632,11 @@ for _, mode in ipairs(MODES) do
 
     fit("takes each string in where_document: $contains, $not_contains, $regex, $not_regex", function()
       local bad, fail = failures()
-      local total = fcol:count()
+      local totals = { [fcol] = fcol:count(), [lcol] = lcol:count() }
       for _, s in ipairs(corpus) do
         if valid_utf8(s) then
+          local fcol, fmodel = on(s)
+          local total = totals[fcol]
           for _, op in ipairs { "$contains", "$not_contains", "$regex", "$not_regex" } do
             local ok, r, err, errno = pcall(fcol.get, fcol, { where_document = { [op] = s }, include = {}, limit = 100000 })
             if not ok then fail(s, "%s raised: %s", op, tostring(r))
@@ -622,32 +662,33 @@ for _, mode in ipairs(MODES) do
     -- and, here, into MariaDB's ranking statement.
     fit("takes each string as hybrid_search's $contains, where values and metadata keys", function()
       local bad, fail = failures()
-      local function found_only(s, what, r, holds)
-        for _, id in ipairs(r.ids[1]) do
-          if not fmodel[id] then fail(s, "%s found %s, which is not in the collection", what, show(id))
-          elseif holds and fmodel[id].metadata.v ~= s then fail(s, "%s found %s, which does not hold it", what, show(id)) end
-        end
-      end
-      local function run(s, what, args)
-        local ok, r, err, errno = pcall(fcol.hybrid_search, fcol, args)
-        if not ok then fail(s, "%s raised: %s", what, tostring(r))
-        elseif not r then fail(s, "%s failed: %s (errno %s)", what, tostring(err), tostring(errno)) end
-        return ok and r or nil
-      end
       for i, s in ipairs(corpus) do
         if valid_utf8(s) then
+          local vcol, vmodel = on(s) -- where s is a value
+          local function found_only(what, r, holds)
+            for _, id in ipairs(r.ids[1]) do
+              if not vmodel[id] then fail(s, "%s found %s, which is not in the collection", what, show(id))
+              elseif holds and vmodel[id].metadata.v ~= s then fail(s, "%s found %s, which does not hold it", what, show(id)) end
+            end
+          end
+          local function run(what, args)
+            local ok, r, err, errno = pcall(vcol.hybrid_search, vcol, args)
+            if not ok then fail(s, "%s raised: %s", what, tostring(r))
+            elseif not r then fail(s, "%s failed: %s (errno %s)", what, tostring(err), tostring(errno)) end
+            return ok and r or nil
+          end
           -- s on both sides: every row found holds it
-          local r = run(s, "contains + where", {
+          local r = run("contains + where", {
             query = { where_document = { ["$contains"] = s }, where = { v = s } },
             knn = { query_embeddings = { 1, i }, where = { v = { ["$in"] = { s, "\0no such value" } } }, n_results = 5 },
             include = { "metadatas" } })
-          if r then found_only(s, "contains + where", r, true) end
-          r = run(s, "$or of $contains", { query = { where_document = { ["$or"] = { { ["$contains"] = s },
+          if r then found_only("contains + where", r, true) end
+          r = run("$or of $contains", { query = { where_document = { ["$or"] = { { ["$contains"] = s },
             { ["$contains"] = s .. " x" } } } }, n_results = 3, include = {} })
-          if r then found_only(s, "$or of $contains", r) end
-          r = run(s, "$not_contains + range", { query = { where_document = { ["$not_contains"] = s },
+          if r then found_only("$or of $contains", r) end
+          r = run("$not_contains + range", { query = { where_document = { ["$not_contains"] = s },
             where = { v = { ["$gte"] = s, ["$lte"] = s } } }, knn = { query_embeddings = { 2, i } }, include = {} })
-          if r then found_only(s, "$not_contains + range", r) end
+          if r then found_only("$not_contains + range", r) end
         else
           for f, args in ipairs {
             { query = { where_document = { ["$contains"] = s } } },
@@ -695,6 +736,7 @@ for _, mode in ipairs(MODES) do
       local bad, fail = failures()
       for _, s in ipairs(corpus) do
         if valid_utf8(s) then
+          local fcol, fmodel = on(s)
           local r, err, errno = fcol:query { query_embeddings = { 1, 1 }, n_results = 5, where = { v = s },
             where_document = { ["$not_contains"] = s } }
           if not r then fail(s, "query failed: %s (errno %s)", tostring(err), tostring(errno))
@@ -708,7 +750,8 @@ for _, mode in ipairs(MODES) do
       -- delete by the value: exactly the rows that hold it
       for _, s in ipairs(corpus) do
         if valid_utf8(s) and #s % 2 == 1 then
-          local want = holders(s)
+          local fcol, fmodel = on(s)
+          local want = holders_in(fmodel, s)
           local n, err, errno = fcol:delete { where = { v = s } }
           if n ~= #want then
             fail(s, "delete by where matched %s rows, expected %d (%s, errno %s)", tostring(n), #want,
@@ -752,7 +795,7 @@ for _, mode in ipairs(MODES) do
       none(bad)
       local names = {}
       for _, c in ipairs(assert(client:list_collections())) do names[#names + 1] = c.name end
-      assert.are.same({ "filters", "hostile" }, names)
+      assert.are.same({ "filters", "hostile", "long_filters" }, names)
     end)
 
     it("never sent a statement with a syntax error, and changed no other table", function()
@@ -781,7 +824,7 @@ for _, mode in ipairs(MODES) do
 
     it("holds exactly what was written", function()
       local bad, fail = failures()
-      for _, c in ipairs { { col, model }, { fcol, fmodel } } do
+      for _, c in ipairs { { col, model }, { fcol, fmodel }, { lcol, lmodel } } do
         local coll, want_rows = c[1], c[2]
         local r = assert(coll:get { limit = 1000000, include = ALL })
         local got, n = {}, 0
@@ -861,8 +904,8 @@ for _, cs in ipairs(CHARSETS) do
     local skip                 -- why these specs cannot run here, or nil
     local server               -- connection options of the latin1 server, or nil
     local writers, reader, logs = {}, nil, {}
-    local col, fcol, rcol, rfcol, db, dialect
-    local model, fmodel = {}, {}
+    local col, fcol, lcol, rcol, rfcol, rlcol, db, dialect
+    local model, fmodel, lmodel = {}, {}, {}
     local before
 
     -- a client on the collections' database (not its own)
@@ -920,7 +963,9 @@ for _, cs in ipairs(CHARSETS) do
       assert(reader:query("INSERT INTO sentinel VALUES (1, 'intact \u{4E2D}\u{8868}'), (2, 'still intact')"))
       col = assert(bulk:create_collection { name = "hostile", dimension = 2 })
       fcol = assert(bulk:create_collection { name = "filters", dimension = 2 })
+      lcol = assert(bulk:create_collection { name = "long_filters", dimension = 2 })
       rcol, rfcol = assert(reader:get_collection("hostile")), assert(reader:get_collection("filters"))
+      rlcol = assert(reader:get_collection("long_filters"))
       before = snapshot(reader)
       logs.bulk, logs.text = watch(writers.bulk), watch(writers.text)
     end)
@@ -934,6 +979,13 @@ for _, cs in ipairs(CHARSETS) do
         assert(ok, "scripts/testdb could not stop the latin1 server:\n" .. out)
       end
     end)
+
+    -- where a filter value looks: lcol if it is longer than LONGEST_ROW
+    -- (long_filter_rows), else fcol
+    local function on(s)
+      if #s > LONGEST_ROW then return lcol, lmodel end
+      return fcol, fmodel
+    end
 
     -- `it` that says why it cannot run here instead
     local function cit(name, f)
@@ -1023,6 +1075,10 @@ for _, cs in ipairs(CHARSETS) do
       assert.is_true(fcol:upsert { ids = ids, documents = docs, metadatas = metas, embeddings = vecs })
       for k, id in ipairs(ids) do fmodel[id] = { document = docs[k], metadata = metas[k], embedding = vecs[k] } end
       assert.are.equal(#ids, fcol:count())
+      ids, docs, metas, vecs = long_filter_rows()
+      assert.is_true(lcol:upsert { ids = ids, documents = docs, metadatas = metas, embeddings = vecs })
+      for k, id in ipairs(ids) do lmodel[id] = { document = docs[k], metadata = metas[k], embedding = vecs[k] } end
+      assert.are.equal(#ids, rlcol:count())
     end)
 
     -- Each of the three literal writers of a where filter: the JSON array of
@@ -1033,6 +1089,7 @@ for _, cs in ipairs(CHARSETS) do
       local bad, fail = failures()
       for i, s in ipairs(corpus) do
         if valid_utf8(s) then
+          local fcol, fmodel = on(s)
           local want = holders_in(fmodel, s)
           local filters = {
             { where = { v = s } },
@@ -1075,6 +1132,7 @@ for _, cs in ipairs(CHARSETS) do
       local bad, fail = failures()
       for _, s in ipairs(corpus) do
         if valid_utf8(s) then
+          local fcol, fmodel = on(s)
           for _, op in ipairs { "$contains", "$not_regex" } do
             local ok, r, err, errno = pcall(fcol.get, fcol, { where_document = { [op] = s }, include = {}, limit = 100000 })
             if not ok then fail(s, "%s raised: %s", op, tostring(r))
@@ -1098,6 +1156,7 @@ for _, cs in ipairs(CHARSETS) do
       local bad, fail = failures()
       for i, s in ipairs(corpus) do
         if valid_utf8(s) then
+          local fcol, fmodel = on(s)
           local want = holders_in(fmodel, s)
           for f, args in ipairs {
             { query = { where = { v = s } }, n_results = 1000 },
@@ -1128,6 +1187,7 @@ for _, cs in ipairs(CHARSETS) do
       local bad, fail = failures()
       for _, s in ipairs(corpus) do
         if valid_utf8(s) and #s % 2 == 0 then
+          local fcol, fmodel = on(s)
           local r, err, errno = fcol:query { query_embeddings = { 1, 1 }, n_results = 5, where = { v = s },
             include = { "distances" } }
           if not r then fail(s, "query failed: %s (errno %s)", tostring(err), tostring(errno))
@@ -1138,10 +1198,13 @@ for _, cs in ipairs(CHARSETS) do
           end
         end
       end
-      local left = 0
-      for _ in pairs(fmodel) do left = left + 1 end
+      local left = { [fmodel] = 0, [lmodel] = 0 } -- rows left, per model
+      for m in pairs(left) do
+        for _ in pairs(m) do left[m] = left[m] + 1 end
+      end
       for _, s in ipairs(corpus) do
         if valid_utf8(s) and #s % 2 == 1 then
+          local fcol, fmodel = on(s)
           local want = holders_in(fmodel, s)
           local n, err, errno = fcol:delete { where = { v = s } }
           if n ~= #want then
@@ -1149,12 +1212,14 @@ for _, cs in ipairs(CHARSETS) do
               tostring(err), tostring(errno))
           end
           for _, id in ipairs(want) do fmodel[id] = nil end
-          left = left - #want
+          left[fmodel] = left[fmodel] - #want
         end
       end
       none(bad)
-      assert.are.equal(left, fcol:count())
-      assert.are.equal(left, rfcol:count())
+      assert.are.equal(left[fmodel], fcol:count())
+      assert.are.equal(left[fmodel], rfcol:count())
+      assert.are.equal(left[lmodel], lcol:count())
+      assert.are.equal(left[lmodel], rlcol:count())
     end)
 
     -- issue 10: in a GBK session this deleted every row
@@ -1195,7 +1260,7 @@ for _, cs in ipairs(CHARSETS) do
 
     cit("holds exactly what was written, read back in utf8mb4", function()
       local bad, fail = failures()
-      for _, c in ipairs { { rcol, model }, { rfcol, fmodel } } do
+      for _, c in ipairs { { rcol, model }, { rfcol, fmodel }, { rlcol, lmodel } } do
         local coll, want_rows = c[1], c[2]
         local r = assert(coll:get { limit = 1000000, include = ALL })
         local got, n = {}, 0
