@@ -201,7 +201,7 @@ for _, mode in ipairs { "blocking", "resumable" } do
             "bad argument #1 to 'AdminClient' (unknown option 'hots': AdminClient takes host, port, user, password, "
             .. "database, tenant, socket, connect_timeout, read_timeout, write_timeout, timeout, loop, slice, ssl, "
             .. "ssl_verify, ssl_ca, ssl_capath, ssl_cert, ssl_key, ssl_cipher, tls_version, dialect, max_packet, "
-            .. "text_protocol, pipeline, deadlock_retries, path, mariadbd, local_idle)")
+            .. "text_protocol, pipeline, deadlock_retries, path, mariadbd, local_idle, vectors)")
           assert.has_error(function() seekdb.AdminClient { path = "./seekdb.db", port = 2881 } end)
           assert.has_error(function() seekdb.AdminClient "localhost" end,
             "bad argument #1 to 'AdminClient' (table expected, got string)")
