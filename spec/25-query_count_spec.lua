@@ -158,6 +158,28 @@ for _, loop in ipairs { "blocking", "yield" } do
       for q = 1, #queries do assert.are.equal(20, #r.ids[q]) end
     end)
 
+    it("asks again, in one statement, a call whose windows answer some queries and not others", function()
+      -- two clusters: rows near (1, 0) are "a", rows near (-1, 0) are "z";
+      -- with `b = "a"`, the window of the query at (1, 0) holds its answer,
+      -- the window at (-1, 0) holds no "a" row: asked again exactly, beside
+      -- the first query's window (the arms of one UNION ALL)
+      local two = assert(client:create_collection { name = "two_clusters", dimension = 2, distance = "l2" })
+      local tids, tembs, tmetas = {}, {}, {}
+      for i = 1, 400 do
+        local side = i <= 200 and 1 or -1
+        tids[i], tembs[i] = "t" .. i, { side + (i % 20) / 1000, (i % 13) / 1000 }
+        tmetas[i] = { b = side == 1 and "a" or "z" }
+      end
+      assert(two:upsert { ids = tids, embeddings = tembs, metadatas = tmetas })
+      local r = assert(two:query { query_embeddings = { { 1, 0 }, { -1, 0 } }, n_results = 10, where = { b = "a" },
+        include = { "metadatas", "distances" } })
+      for q = 1, 2 do
+        assert.are.equal(10, #r.ids[q])
+        for k = 1, 10 do assert.are.equal("a", r.metadatas[q][k].b) end
+      end
+      assert.is_true(r.distances[2][1] > 1.9) -- the "a" rows, seen from (-1, 0)
+    end)
+
     it("answers more query vectors than one statement holds", function()
       local many = helper.vectors(130, DIM, 99)
       for _, f in ipairs { filters[1], filters[3], filters[5] } do

@@ -178,6 +178,10 @@ static void add_select(lua_State *L, op_t *op, query_state *s, lua_Integer q, in
     sb_adds(&op->sql, ",(");
     sb_add(&op->sql, op->cond.data, op->cond.len);
     sb_adds(&op->sql, ") AS _m");
+  } else if (multi && op->cond.len) {
+    /* the arms of one UNION ALL have the same columns: an exact arm asked
+     * again beside window arms gets an _m too */
+    sb_adds(&op->sql, ",1 AS _m");
   }
   if (multi) {
     sb_adds(&op->sql, ",");
