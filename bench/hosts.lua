@@ -29,18 +29,8 @@
 -- The module under test is copied first and loaded from the copy (as
 -- bench/run.lua does): a rebuild in the checkout meanwhile cannot crash the
 -- run or mix two builds in one report.
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>/dev/null"))
-  local s = p:read("*a")
-  p:close()
-  return (s:gsub("%s+$", ""))
-end
-
-local function getenv(name, default)
-  local v = os.getenv(name)
-  if v == nil or v == "" then return default end
-  return v
-end
+local report = dofile("bench/report.lua") -- what the benchmark drivers share
+local sh, getenv = report.sh, report.getenv
 
 local MODULE_DIR = sh("mktemp -d -t seekdb-bench-hosts.XXXXXX")
 assert(MODULE_DIR:match("^/"), "mktemp -d failed")

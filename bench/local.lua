@@ -12,12 +12,7 @@ local seekdb = require "seekdb"
 local ROUNDS = tonumber(arg[1]) or 5
 local IDLE = 1
 
-local function sh(cmd)
-  local p = assert(io.popen(cmd))
-  local out = p:read("*a")
-  p:close()
-  return out
-end
+local sh = dofile("bench/report.lua").sh
 
 local function read(path) -- a file's text, or nil
   local f = io.open(path, "rb")

@@ -29,22 +29,10 @@
 --                       LuaJIT contender is left out when it is missing
 --   LUA, LUAJIT         the interpreters (lua5.4, luajit)
 -- Figures only: nothing here fails on time.
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>/dev/null"))
-  local s = p:read("a")
-  p:close()
-  return (s:gsub("%s+$", ""))
-end
-local function getenv(name, default)
-  local v = os.getenv(name)
-  if v == nil or v == "" then return default end
-  return v
-end
-local function words(s)
-  local t = {}
-  for w in s:gmatch("%S+") do t[#t + 1] = w end
-  return t
-end
+local report = dofile("bench/report.lua") -- what the benchmark drivers share
+local sh, getenv, words, shell_quote = report.sh, report.getenv, report.words, report.shell_quote
+local loadavg, cpu_model, thousands, mib = report.loadavg, report.cpu_model, report.thousands, report.mib
+local render_text, render_md = report.render_text, report.render_md
 local function log(fmt, ...) io.stderr:write(fmt:format(...), "\n") end
 
 -- The modules under test are copied first (as run.lua does): a rebuild in the
@@ -110,15 +98,6 @@ local active = {}
 for _, c in ipairs(CONTENDERS) do
   local skip = (ONLY and not ONLY[c.key]) or (c.jit and not have_jit) or (c.bytes and seekdb.vector == nil)
   if not skip then active[#active + 1] = c end
-end
-
-local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-local function loadavg()
-  local f = io.open("/proc/loadavg")
-  if not f then return "?" end
-  local s = f:read("l") or "?"
-  f:close()
-  return s:match("^(%S+ %S+ %S+)") or s
 end
 
 ---------------------------------------------------------------------------
@@ -262,20 +241,10 @@ end
 -- The report
 ---------------------------------------------------------------------------
 
-local function thousands(x)
-  local s = ("%.0f"):format(x)
-  local k
-  repeat s, k = s:gsub("^(-?%d+)(%d%d%d)", "%1,%2") until k == 0
-  return s
-end
 local function fmt_rate(x) return x >= 100 and thousands(x) or ("%.1f"):format(x) end
 
-local tables = {}
-local function new_table(title, heads, align)
-  local t = { title = title, heads = heads, align = align, rows = {} }
-  tables[#tables + 1] = t
-  return t
-end
+local tables = report.tables()
+local new_table = tables.new
 local notes = {}
 
 for _, n in ipairs(Ns) do
@@ -369,14 +338,6 @@ do -- a table with no rows (operations or contenders left out) is not shown
   tables = kept
 end
 
-local function cpu_model()
-  local f = io.open("/proc/cpuinfo")
-  if not f then return "?" end
-  local s = f:read("a")
-  f:close()
-  return ((s:match("model name%s*:%s*([^\n]+)") or "?"):gsub("%s+", " "))
-end
-
 local header = {
   ("Machine: %s cores (nproc), %s, %s MiB RAM; load average %s at the start, %s at the end. The "
     .. "machine is shared: other engineers' builds and tests ran on it too, so compare contenders "
@@ -417,34 +378,6 @@ if seekdb.vector == nil then
 end
 
 -- fixed width, for the terminal
-local function render_text(t)
-  local w = {}
-  for i, h in ipairs(t.heads) do w[i] = #h end
-  for _, row in ipairs(t.rows) do for i, cell in ipairs(row) do w[i] = math.max(w[i], #cell) end end
-  local function line(cells)
-    local out = {}
-    for i, cell in ipairs(cells) do
-      local pad = (" "):rep(w[i] - #cell)
-      out[i] = t.align[i] == "r" and pad .. cell or cell .. pad
-    end
-    return (table.concat(out, "  "):gsub("%s+$", ""))
-  end
-  local lines = { t.title, line(t.heads) }
-  local sep = {}
-  for i = 1, #w do sep[i] = ("-"):rep(w[i]) end
-  lines[#lines + 1] = table.concat(sep, "  ")
-  for _, row in ipairs(t.rows) do lines[#lines + 1] = line(row) end
-  return table.concat(lines, "\n")
-end
-local function render_md(t)
-  local lines = { "### " .. t.title, "", "| " .. table.concat(t.heads, " | ") .. " |" }
-  local sep = {}
-  for i, a in ipairs(t.align) do sep[i] = a == "r" and "---:" or "---" end
-  lines[#lines + 1] = "|" .. table.concat(sep, "|") .. "|"
-  for _, row in ipairs(t.rows) do lines[#lines + 1] = "| " .. table.concat(row, " | ") .. " |" end
-  return table.concat(lines, "\n")
-end
-
 local text = {}
 for _, h in ipairs(header) do text[#text + 1] = h end
 text[#text + 1] = ""

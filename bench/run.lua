@@ -33,12 +33,10 @@
 -- The module under test is copied first, and this script and every worker
 -- load the copy: a rebuild of seekdb/core.so while the benchmark runs (other
 -- work in the same checkout) cannot crash it or mix two builds in one table.
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>/dev/null"))
-  local s = p:read("a")
-  p:close()
-  return (s:gsub("%s+$", ""))
-end
+local report = dofile("bench/report.lua") -- what the benchmark drivers share
+local sh, getenv, words, shell_quote = report.sh, report.getenv, report.words, report.shell_quote
+local loadavg, cpu_model, thousands, mib = report.loadavg, report.cpu_model, report.thousands, report.mib
+local render_text, render_md = report.render_text, report.render_md
 local MODULE_DIR = sh("mktemp -d -t seekdb-bench.XXXXXX")
 assert(MODULE_DIR:match("^/"), "mktemp -d failed")
 -- removed when this chunk ends, by an error too
@@ -58,18 +56,6 @@ local module_build = ("core.so sha256 %s, %s, checkout %s%s"):format(
   sh("sha256sum " .. MODULE_DIR .. "/seekdb/core.so"):sub(1, 12),
   sh("date -u -r " .. MODULE_SO .. " '+built %Y-%m-%d %H:%M:%S UTC'"),
   sh("git rev-parse --short HEAD"), sh("git status --porcelain src lua") ~= "" and " + local changes" or "")
-
-local function getenv(name, default)
-  local v = os.getenv(name)
-  if v == nil or v == "" then return default end
-  return v
-end
-
-local function words(s)
-  local t = {}
-  for w in s:gmatch("%S+") do t[#t + 1] = w end
-  return t
-end
 
 local Ns = {}
 for _, w in ipairs(#arg > 0 and arg or words(getenv("BENCH_N", "1000 10000 100000"))) do
@@ -107,7 +93,6 @@ local CONTENDERS = {
 
 local function log(fmt, ...) io.stderr:write(fmt:format(...), "\n") end
 
-local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
 ---------------------------------------------------------------------------
 -- The database, and the DDL of the tables with the index
@@ -223,14 +208,6 @@ local function run_once(c, n, mode)
   return r
 end
 
-local function loadavg()
-  local f = io.open("/proc/loadavg")
-  if not f then return "?" end
-  local s = f:read("l") or "?"
-  f:close()
-  return (s:match("^(%S+ %S+ %S+)") or s)
-end
-
 ---------------------------------------------------------------------------
 -- The runs
 ---------------------------------------------------------------------------
@@ -300,23 +277,9 @@ end
 -- The report
 ---------------------------------------------------------------------------
 
-local function thousands(x)
-  local s = ("%.0f"):format(x)
-  local k
-  repeat s, k = s:gsub("^(-?%d+)(%d%d%d)", "%1,%2") until k == 0
-  return s
-end
-
-local function mib(kb) return ("%.1f"):format(kb / 1024) end
-
 -- A table: a title, the column heads, alignment per column ("l"/"r"), rows.
-local tables = {}
-local function new_table(title, heads, align)
-  local t = { title = title, heads = heads, align = align, rows = {} }
-  tables[#tables + 1] = t
-  return t
-end
-
+local tables = report.tables()
+local new_table = tables.new
 local MODE_LABEL = { noidx = "no index", idx = "vector index" }
 
 local main = new_table("Upsert of N rows (384-dim float vectors, ~66-byte documents, 2-key metadata)",
@@ -404,14 +367,6 @@ for _, key in ipairs { "seekdb", "seekdb500" } do
   end
 end
 
-local function cpu_model()
-  local f = io.open("/proc/cpuinfo")
-  if not f then return "?" end
-  local s = f:read("a")
-  f:close()
-  return (s:match("model name%s*:%s*([^\n]+)") or "?"):gsub("%s+", " ")
-end
-
 local function first_line(cmd)
   local p = io.popen(cmd .. " 2>/dev/null")
   if not p then return "?" end
@@ -463,47 +418,11 @@ for k in pairs(notes) do note_list[#note_list + 1] = k end
 table.sort(note_list)
 
 -- fixed width, for the terminal
-local function render_text(t)
-  local w = {}
-  for i, h in ipairs(t.heads) do w[i] = #h end
-  for _, row in ipairs(t.rows) do
-    for i, cell in ipairs(row) do w[i] = math.max(w[i], #cell) end
-  end
-  local function line(cells)
-    local out = {}
-    for i, cell in ipairs(cells) do
-      local pad = (" "):rep(w[i] - #cell)
-      out[i] = t.align[i] == "r" and pad .. cell or cell .. pad
-    end
-    return (table.concat(out, "  "):gsub("%s+$", ""))
-  end
-  local lines = { t.title, line(t.heads) }
-  local sep = {}
-  for i = 1, #w do sep[i] = ("-"):rep(w[i]) end
-  lines[#lines + 1] = table.concat(sep, "  ")
-  local prev
-  for _, row in ipairs(t.rows) do
-    if prev and t == main and (row[1] ~= prev[1] or row[2] ~= prev[2]) then lines[#lines + 1] = "" end
-    lines[#lines + 1] = line(row)
-    prev = row
-  end
-  return table.concat(lines, "\n")
-end
-
-local function render_md(t)
-  local lines = { "### " .. t.title, "", "| " .. table.concat(t.heads, " | ") .. " |" }
-  local sep = {}
-  for i, a in ipairs(t.align) do sep[i] = a == "r" and "---:" or "---" end
-  lines[#lines + 1] = "|" .. table.concat(sep, "|") .. "|"
-  for _, row in ipairs(t.rows) do lines[#lines + 1] = "| " .. table.concat(row, " | ") .. " |" end
-  return table.concat(lines, "\n")
-end
-
 local text = {}
 for _, h in ipairs(header) do text[#text + 1] = h end
 text[#text + 1] = ""
 for _, t in ipairs(tables) do
-  text[#text + 1] = render_text(t)
+  text[#text + 1] = render_text(t, t == main)
   text[#text + 1] = ""
 end
 for _, c in ipairs(CONTENDER_TEXT) do text[#text + 1] = "* " .. c end
