@@ -305,10 +305,10 @@ fuzz: fuzz-build
 BENCH_N ?= 1000 10000 100000
 BENCH_DEB_PACKAGES ?= lua-sql-mysql lua-cjson
 
-bench/bulk_upsert: bench/bulk_upsert.c
+bench/bulk_upsert: bench/bulk_upsert.c bench/measure.h
 	$(CC) $(CFLAGS) $(WARNINGS) $(MARIADB_CFLAGS) $< -o $@ $(MARIADB_LIBS)
 
-bench/read_c: bench/read_c.c
+bench/read_c: bench/read_c.c bench/measure.h
 	$(CC) $(CFLAGS) $(WARNINGS) $(MARIADB_CFLAGS) $< -o $@ $(MARIADB_LIBS)
 
 bench/benchclock.so: bench/benchclock.c

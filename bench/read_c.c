@@ -34,6 +34,8 @@
 
 #include <mysql.h>
 
+#include "measure.h" /* now, cpu, peak_rss_kb */
+
 static const char *env(const char *name, const char *dflt) {
   const char *v = getenv(name);
   return v && *v ? v : dflt;
@@ -53,29 +55,6 @@ static void *xrealloc(void *p, size_t n) {
   return p;
 }
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double cpu(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
-}
-
-static long peak_rss_kb(void) {
-  char line[256];
-  long kb = 0;
-  FILE *f = fopen("/proc/self/status", "r");
-  if (!f) return 0;
-  while (fgets(line, sizeof line, f))
-    if (strncmp(line, "VmHWM:", 6) == 0) kb = strtol(line + 6, NULL, 10);
-  fclose(f);
-  return kb;
-}
 
 typedef struct stmt {
   char *sql;
