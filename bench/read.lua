@@ -175,13 +175,7 @@ end
 -- The runs
 ---------------------------------------------------------------------------
 
-local function parse_result(out)
-  local line = out:match("RESULT ([^\n]*)")
-  if not line then return nil end
-  local t = {}
-  for k, v in line:gmatch("(%S+)=(%S+)") do t[k] = tonumber(v) or v end
-  return t
-end
+local parse_result = report.parse_result
 
 local function run_once(c, opkey, n, sqlfile)
   local cmd

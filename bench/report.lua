@@ -52,6 +52,15 @@ function M.thousands(x)
   return s
 end
 
+-- The figures a contender's process printed on its line "RESULT k=v k=v ...".
+function M.parse_result(out)
+  local line = out:match("RESULT ([^\n]*)")
+  if not line then return nil end
+  local t = {}
+  for k, v in line:gmatch("(%S+)=(%S+)") do t[k] = tonumber(v) or v end
+  return t
+end
+
 function M.mib(kb) return ("%.1f"):format(kb / 1024) end
 
 -- A list of tables, each { title, heads, align ("l"/"r" per column), rows }.

@@ -172,13 +172,7 @@ end
 -- Running one contender
 ---------------------------------------------------------------------------
 
-local function parse_result(out)
-  local line = out:match("RESULT ([^\n]*)")
-  if not line then return nil end
-  local t = {}
-  for k, v in line:gmatch("(%S+)=(%S+)") do t[k] = tonumber(v) or v end
-  return t
-end
+local parse_result = report.parse_result
 
 local function run_once(c, n, mode)
   local name = ("%s_%s_%d"):format(c.key, mode, n)
