@@ -982,7 +982,7 @@ end
 
 -- Local mode's connect: to the folder's server, started if need be; once
 -- more if it stopped between the look and the connect (its idle end).
-local function connect_local(o, driver, from)
+local function connect_local(o, driver, from, tenant)
   local path, mariadbd, idle = o.path, o.mariadbd, o.local_idle
   o.path, o.mariadbd, o.local_idle = nil, nil, nil
   o.host, o.port = "localhost", 0
@@ -994,7 +994,7 @@ local function connect_local(o, driver, from)
     o.socket = sock
     local conn
     conn, err, errno, sqlstate = connect(o, driver)
-    if conn then return setmetatable({ _conn = conn, _driver = driver, _path = path }, Client) end
+    if conn then return setmetatable({ _conn = conn, _driver = driver, _tenant = tenant, _path = path }, Client) end
     if not UNREACHED[errno] then break end
   end
   return nil, ("local mode (%s, path from %s): %s"):format(path, told(from, "path"), err), errno, sqlstate
@@ -1101,7 +1101,7 @@ function seekdb.Client(opts)
   local tenant = o.tenant
   if o.tenant then o.user = o.user .. "@" .. o.tenant end
   o.tenant = nil
-  if o.path then return connect_local(o, driver, from) end
+  if o.path then return connect_local(o, driver, from, tenant) end
   o.mariadbd, o.local_idle = nil, nil
   pick(o, from, "host", "SEEKDB_HOST", "127.0.0.1")
   pick(o, from, "port", "SEEKDB_PORT", 2881, tonumber)
