@@ -305,22 +305,31 @@ if [ -z "$spid" ]; then
 fi
 # A start (the time of $dir/started) counts as a client for a while (5 s,
 # or idle + 1 if that is less): its starter connects right after, unseen if
-# it is quick to leave again.
+# it is quick to leave again. No socket yet: still starting, for a minute at
+# most; after that a missing socket (the folder deleted) is no client either.
 grace=5
 [ "$idle" -lt 4 ] && grace=$((idle + 1))
+born=$(date +%s)
 quiet=0
 while alive "$spid"; do
   sleep 1
-  if [ ! -S "$sock" ] || [ "$(users)" -gt 0 ]; then quiet=0; continue; fi
-  if [ $(($(date +%s) - $(stat -c %Y "$dir/started" 2>/dev/null || echo 0))) -lt "$grace" ]; then quiet=0; continue; fi
+  now=$(date +%s)
+  if [ ! -S "$sock" ] && [ $((now - born)) -lt 60 ]; then quiet=0; continue; fi
+  if [ "$(users)" -gt 0 ]; then quiet=0; continue; fi
+  if [ $((now - $(stat -c %Y "$dir/started" 2>/dev/null || echo 0))) -lt "$grace" ]; then quiet=0; continue; fi
   quiet=$((quiet + 1))
   [ "$quiet" -ge "$idle" ] || continue
-  exec 8>>"$dir/lock"
-  if flock -n 8; then
+  locked=1 # a folder that is gone: nobody starts a server there
+  if [ -d "$dir" ]; then
+    exec 8>>"$dir/lock"
+    flock -n 8 || locked=0
+  fi
+  if [ "$locked" = 1 ]; then
     # The socket is renamed first: a client that read the folder's files just
     # now fails to connect and starts over (behind this lock) instead of
     # reaching a server about to stop; one that connected meanwhile is seen.
-    mv -f "$sock" "$sock.closing"
+    moved=0
+    [ -S "$sock" ] && mv -f "$sock" "$sock.closing" && moved=1
     sleep 0.2
     if [ "$(users)" -eq 0 ]; then
       kill -TERM "$spid" 2>/dev/null
@@ -328,7 +337,7 @@ while alive "$spid"; do
       rm -f "$dir/mariadbd.pid" "$dir/socket" "$dir/watchdog.pid" "$sock.closing"
       exit 0
     fi
-    mv -f "$sock.closing" "$sock"
+    [ "$moved" = 1 ] && mv -f "$sock.closing" "$sock"
   fi
   exec 8>&-
   quiet=0
